@@ -1,0 +1,131 @@
+"""Batched square crops around targets: one vectorised op for any number of images.
+
+The same function cuts the crops for frame-level training, the test-time trackers and the SLT
+rollouts, so the argmax rollout sees exactly the pixels the tracker sees at evaluation.
+
+Conventions:
+    * images: (B, 3, H, W) float tensors, RGB, values 0-255 (uint8 input is converted);
+    * centres: (B, 2) ``(cx, cy)`` in image pixels, where pixel ``i`` covers ``[i, i+1)`` so the
+      centre of a box ``xywh`` is ``(x + w/2, y + h/2)``;
+    * sizes: (B,) side of the square region in image pixels;
+    * output: (B, 3, out, out) float, RGB 0-255. Parts of the region outside the image are filled
+      with the image's per-channel mean (as the Siamese trackers pad).
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torchvision.ops import roi_align
+
+ImageBatch = Union[torch.Tensor, Sequence[np.ndarray]]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def stack_images(images: ImageBatch, device: Union[str, torch.device] = "cpu") -> Tuple[torch.Tensor, torch.Tensor]:
+    """Stack HxWx3 uint8 RGB arrays of possibly different sizes into one (B,3,Hmax,Wmax) float tensor.
+
+    Returns:
+        (batch, image_hw): batch is zero-padded at the bottom/right; image_hw (B, 2) holds each
+        image's true (H, W) so crops can treat the padding as outside the image.
+    """
+    if isinstance(images, torch.Tensor):
+        if images.dim() == 4 and images.shape[-1] == 3:  # (B,H,W,3)
+            images = images.permute(0, 3, 1, 2)
+        batch = images.to(device=device, dtype=torch.float32)
+        hw = torch.tensor([batch.shape[-2], batch.shape[-1]], dtype=torch.float32, device=device)
+        return batch, hw.expand(batch.shape[0], 2).clone()
+    heights = [int(im.shape[0]) for im in images]
+    widths = [int(im.shape[1]) for im in images]
+    batch = torch.zeros(len(images), 3, max(heights), max(widths), dtype=torch.float32, device=device)
+    for i, im in enumerate(images):
+        tensor = torch.from_numpy(np.ascontiguousarray(im)).to(device)
+        batch[i, :, : heights[i], : widths[i]] = tensor.permute(2, 0, 1).float()
+    hw = torch.tensor(list(zip(heights, widths)), dtype=torch.float32, device=device)
+    return batch, hw
+
+
+def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.Tensor,
+                sizes: torch.Tensor, out_size: int, sampling_ratio: int = 0) -> torch.Tensor:
+    """Cut B square regions (centre ``centers_xy``, side ``sizes`` px) and resize them to ``out_size``.
+
+    Args:
+        images: (B,3,H,W) float RGB 0-255 (possibly zero-padded, see :func:`stack_images`).
+        image_hw: (B,2) true (H, W) of each image.
+        centers_xy: (B,2) region centres in image pixels.
+        sizes: (B,) region side lengths in image pixels (> 0).
+        out_size: output side in pixels.
+        sampling_ratio: samples per output bin along each axis; 0 = ceil(size / out_size), which
+            averages when shrinking (no aliasing) and reproduces pixels exactly at scale 1.
+    Returns:
+        (B,3,out_size,out_size) float RGB 0-255, mean-padded outside the image.
+    """
+    batch = images.shape[0]
+    device = images.device
+    heights = image_hw[:, 0].to(device)
+    widths = image_hw[:, 1].to(device)
+    # Per-image channel mean over the true image area only (padding excluded).
+    rows = torch.arange(images.shape[-2], device=device).view(1, -1, 1)
+    cols = torch.arange(images.shape[-1], device=device).view(1, 1, -1)
+    inside = ((rows < heights.view(-1, 1, 1)) & (cols < widths.view(-1, 1, 1))).unsqueeze(1).float()
+    mean = (images * inside).sum(dim=(2, 3)) / inside.sum(dim=(2, 3)).clamp_min(1.0)
+    # Subtracting the mean first makes roi_align's zero fill outside the image equal the mean.
+    centred = (images - mean.view(batch, 3, 1, 1)) * inside
+    # A one-pixel zero border makes sampling just outside every image edge behave the same
+    # whether or not the image was padded to share a batch with larger ones.
+    centred = torch.nn.functional.pad(centred, (1, 1, 1, 1))
+    half = sizes.to(device=device, dtype=torch.float32).view(-1) / 2
+    cx = centers_xy[:, 0].to(device=device, dtype=torch.float32)
+    cy = centers_xy[:, 1].to(device=device, dtype=torch.float32)
+    boxes = torch.stack([torch.arange(batch, device=device, dtype=torch.float32),
+                         cx - half + 1, cy - half + 1, cx + half + 1, cy + half + 1], dim=1)
+    crops = roi_align(centred, boxes, output_size=(out_size, out_size), spatial_scale=1.0,
+                      sampling_ratio=sampling_ratio, aligned=True)
+    return crops + mean.view(batch, 3, 1, 1)
+
+
+def to_model_input(crops_rgb255: torch.Tensor, input_format: str) -> torch.Tensor:
+    """Convert RGB 0-255 crops into a network's input convention.
+
+    ``'bgr255'``: pysot models (SiamRPN++, SiamAttn): BGR, 0-255, no normalisation.
+    ``'rgb_imagenet'``: pytracking models (TransT, TrDiMP): RGB/255 normalised with ImageNet mean/std.
+    ``'rgb01'``: RGB/255.
+    """
+    if input_format == "bgr255":
+        return crops_rgb255.flip(1)
+    if input_format == "rgb01":
+        return crops_rgb255 / 255.0
+    if input_format == "rgb_imagenet":
+        mean = torch.tensor(IMAGENET_MEAN, device=crops_rgb255.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=crops_rgb255.device).view(1, 3, 1, 1)
+        return (crops_rgb255 / 255.0 - mean) / std
+    raise ValueError(f"Unknown input_format '{input_format}'; expected 'bgr255', 'rgb01' or 'rgb_imagenet'.")
+
+
+def box_xywh_to_center_size(boxes_xywh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(N,4) xywh px -> ((N,2) centre xy px, (N,2) size wh px)."""
+    return boxes_xywh[..., :2] + boxes_xywh[..., 2:] / 2, boxes_xywh[..., 2:].clone()
+
+
+def center_size_to_box_xywh(center_xy: torch.Tensor, size_wh: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`box_xywh_to_center_size`."""
+    return torch.cat([center_xy - size_wh / 2, size_wh], dim=-1)
+
+
+def boxes_to_crop_frame(boxes_xywh: torch.Tensor, centers_xy: torch.Tensor, sizes: torch.Tensor,
+                        out_size: int) -> torch.Tensor:
+    """Map image-frame boxes (B,4) xywh px into the crop frame of :func:`crop_square` (xywh crop px)."""
+    scale = (out_size / sizes.float()).view(-1, 1)
+    origin = centers_xy - sizes.float().view(-1, 1) / 2
+    xy = (boxes_xywh[:, :2] - origin) * scale
+    return torch.cat([xy, boxes_xywh[:, 2:] * scale], dim=1)
+
+
+def crop_list(images: List[np.ndarray], centers_xy: torch.Tensor, sizes: torch.Tensor, out_size: int,
+              device: Union[str, torch.device] = "cpu") -> torch.Tensor:
+    """Convenience: stack HxWx3 uint8 arrays and crop them in one op."""
+    batch, hw = stack_images(images, device=device)
+    return crop_square(batch, hw, centers_xy.to(device), sizes.to(device), out_size)

@@ -1,0 +1,4 @@
+"""Prediction heads."""
+from .rpn import DepthwiseRPN, DepthwiseXCorr, MultiRPN, xcorr_depthwise
+
+__all__ = ["DepthwiseRPN", "DepthwiseXCorr", "MultiRPN", "xcorr_depthwise"]

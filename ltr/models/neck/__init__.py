@@ -1,0 +1,4 @@
+"""Necks between backbone and head."""
+from .adjust import AdjustAllLayer, AdjustLayer
+
+__all__ = ["AdjustAllLayer", "AdjustLayer"]

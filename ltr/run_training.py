@@ -1,0 +1,82 @@
+"""Run a training setting: ``python ltr/run_training.py <train_module> <train_name> [options]``.
+
+The setting is the Python module ``ltr/train_settings/<train_module>/<train_name>.py`` and must
+define ``run(settings)``. Works under ``torchrun --nproc_per_node=N`` (DDP; gloo on CPU, NCCL on GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import random
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+
+from ltr.admin import distributed
+from ltr.admin.settings import Settings
+
+
+def run_training(train_module: str, train_name: str, seed: int = 0, checkpoint: str = None,
+                 resume: bool = True, device: str = None, workspace: str = None, **overrides) -> None:
+    """Import the setting and run it with a fresh :class:`Settings`."""
+    if workspace:
+        os.environ["SLT_WORKSPACE_DIR"] = workspace
+    rank, world_size, local_rank = distributed.init_distributed_from_env()
+    settings = Settings()
+    settings.module_name = train_module
+    settings.script_name = train_name
+    settings.project_path = f"{train_module}/{train_name}"
+    settings.checkpoint = checkpoint
+    settings.resume = resume
+    settings.seed = seed
+    settings.rank, settings.world_size, settings.local_rank = rank, world_size, local_rank
+    settings.device = device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, value)
+    random.seed(seed + rank)
+    np.random.seed(seed + rank)
+    torch.manual_seed(seed + rank)
+    module_name = f"ltr.train_settings.{train_module}.{train_name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            folder = Path(__file__).resolve().parent / "train_settings"
+            known = sorted(f"{p.parent.name} {p.stem}" for p in folder.glob("*/*.py") if p.stem != "__init__")
+            raise SystemExit(f"No training setting '{train_module} {train_name}' "
+                             f"(expected ltr/train_settings/{train_module}/{train_name}.py). Known: {', '.join(known)}")
+        raise
+    try:
+        module.run(settings)
+    finally:
+        distributed.cleanup()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("train_module", help="folder under ltr/train_settings, e.g. siamrpnpp")
+    parser.add_argument("train_name", help="setting in that folder, e.g. siamrpnpp, tiny, slt, slt_tiny")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None, help="start weights (SLT: the FLT checkpoint to fine-tune)")
+    parser.add_argument("--no-resume", action="store_true", help="ignore latest.pth in the checkpoint folder")
+    parser.add_argument("--device", default=None, help="cpu or cuda:N (default: cuda if available)")
+    parser.add_argument("--workspace", default=None, help="workspace folder (sets SLT_WORKSPACE_DIR)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the setting's number of epochs")
+    parser.add_argument("--iterations-per-epoch", type=int, default=None, dest="iterations_per_epoch",
+                        help="override the setting's iterations per epoch")
+    parser.add_argument("--num-workers", type=int, default=None, dest="num_workers")
+    args = parser.parse_args(argv)
+    run_training(args.train_module, args.train_name, seed=args.seed, checkpoint=args.checkpoint,
+                 resume=not args.no_resume, device=args.device, workspace=args.workspace,
+                 epochs=args.epochs, iterations_per_epoch=args.iterations_per_epoch, num_workers=args.num_workers)
+
+
+if __name__ == "__main__":
+    main()

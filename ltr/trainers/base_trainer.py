@@ -1,0 +1,248 @@
+"""The training loop shared by frame-level (FLT) and sequence-level (SLT) training.
+
+A trainer owns: the network, the optimizer and scheduler, a dataset whose item ``i`` of epoch
+``e`` is a pure function of (seed, e, i) (``dataset.set_epoch(e)``), the data loader over it,
+checkpoints and logs. Subclasses implement :meth:`BaseTrainer.train_step`, which gets one batch and
+performs forward, backward and the optimizer step, returning plain-number stats.
+
+Because every sample is a function of its index, a run interrupted at iteration ``i`` of epoch
+``e`` resumes from the checkpoint by skipping the first ``i`` batches of that epoch; with
+deterministic ops the resumed run ends with the same parameters as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import torch
+
+from ltr.admin import checkpoint as ckpt
+from ltr.admin.stats import StatsTracker, append_jsonl
+
+
+def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
+    return net.module if hasattr(net, "module") and isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
+
+
+class BaseTrainer:
+    """Epoch/iteration loop with checkpoints, resume, logs and an optional wall-time budget.
+
+    Args:
+        net: the network (possibly DDP-wrapped).
+        optimizer, lr_scheduler: torch optimizer and an optional scheduler stepped per epoch.
+        dataset: torch Dataset with ``set_epoch(epoch)``; ``len(dataset)`` samples per epoch.
+        batch_size: samples per iteration (per process).
+        collate_fn: how the loader stacks samples.
+        settings: a :class:`ltr.admin.settings.Settings` (or any object with ``project_path``,
+            ``env.checkpoints_dir``, ``rank``, ``world_size``).
+        tracker_name, model_size: recorded in checkpoints ('siamrpnpp', 'tiny').
+        num_workers: data loader workers.
+        grad_clip: max gradient norm (None: no clipping).
+        print_interval: iterations between log lines.
+        checkpoint_every: also write the checkpoint every N iterations (0: only at epoch ends).
+        log_hooks: callables ``hook(record: dict)`` receiving every logged record (e.g. visdom).
+    """
+
+    def __init__(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, dataset, batch_size: int,
+                 settings: Any, tracker_name: str, model_size: str, collate_fn: Optional[Callable] = None,
+                 lr_scheduler=None, num_workers: int = 0, grad_clip: Optional[float] = None,
+                 print_interval: int = 10, checkpoint_every: int = 0,
+                 log_hooks: Optional[List[Callable[[Dict[str, Any]], None]]] = None,
+                 checkpoint_dir: Optional[os.PathLike] = None, quiet: bool = False):
+        self.net = net
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.collate_fn = collate_fn
+        self.settings = settings
+        self.tracker_name = tracker_name
+        self.model_size = model_size
+        self.num_workers = num_workers
+        self.grad_clip = grad_clip
+        self.print_interval = print_interval
+        self.checkpoint_every = checkpoint_every
+        self.log_hooks = list(log_hooks or [])
+        self.quiet = quiet
+        self.rank = int(getattr(settings, "rank", 0))
+        self.world_size = int(getattr(settings, "world_size", 1))
+        if checkpoint_dir is None:
+            checkpoint_dir = Path(settings.env.checkpoints_dir) / settings.project_path
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.epoch = 0            # epochs fully finished
+        self.iteration_in_epoch = 0  # iterations finished in the current epoch
+        self.total_iterations = 0
+        self.stats = StatsTracker()
+        self.history: List[Dict[str, Any]] = []
+        self.counters: Dict[str, float] = {}
+
+    # ----------------------------------------------------------------------------- subclass API
+    def train_step(self, batch) -> Dict[str, float]:
+        """One optimisation step on ``batch``; returns stats (plain floats)."""
+        raise NotImplementedError
+
+    def epoch_summary_extra(self) -> Dict[str, Any]:
+        """Extra fields for the epoch summary (e.g. bad frames skipped by the sampler)."""
+        bad = getattr(self.dataset, "bad_frames", None)
+        if bad is None:
+            return {}
+        count = bad if isinstance(bad, (int, float)) else len(bad)
+        return {"bad_frames_skipped": int(count)}
+
+    # ----------------------------------------------------------------------------- loop
+    @property
+    def iterations_per_epoch(self) -> int:
+        return len(self.dataset) // (self.batch_size * self.world_size)
+
+    def _loader(self, start_iteration: int) -> Iterable:
+        per_iter = self.batch_size * self.world_size
+        start = start_iteration * per_iter
+        end = self.iterations_per_epoch * per_iter
+        # Rank r takes every world_size-th sample inside each global batch: ranks draw different
+        # samples, and the union over ranks equals the single-process batch.
+        indices = [i for i in range(start, end) if (i % per_iter) // self.batch_size == self.rank]
+        return torch.utils.data.DataLoader(self.dataset, batch_size=self.batch_size, sampler=indices,
+                                           num_workers=self.num_workers, collate_fn=self.collate_fn,
+                                           drop_last=True, persistent_workers=False)
+
+    def train(self, max_epochs: int, time_budget_s: Optional[float] = None,
+              max_iterations: Optional[int] = None) -> Dict[str, Any]:
+        """Train until ``max_epochs`` are done, the time budget is spent or ``max_iterations`` reached.
+
+        Returns a summary with the number of iterations and seconds spent in this call.
+        """
+        start_time = time.perf_counter()
+        iterations_this_call = 0
+        stop = False
+        while self.epoch < max_epochs and not stop:
+            if hasattr(self.dataset, "set_epoch"):
+                self.dataset.set_epoch(self.epoch)
+            self.net.train()
+            self.on_epoch_start()
+            tic = time.perf_counter()
+            for batch in self._loader(self.iteration_in_epoch):
+                step_stats = self.train_step(batch)
+                self.iteration_in_epoch += 1
+                self.total_iterations += 1
+                iterations_this_call += 1
+                self.stats.update(step_stats)
+                for key in ("frames_grad", "frames_nograd"):
+                    if key in step_stats:
+                        self.counters[key] = self.counters.get(key, 0.0) + step_stats[key]
+                if self.rank == 0 and self.print_interval and self.iteration_in_epoch % self.print_interval == 0:
+                    rate = self.iteration_in_epoch / max(time.perf_counter() - tic, 1e-9)
+                    self._log({"kind": "iteration", "epoch": self.epoch + 1, "iteration": self.iteration_in_epoch,
+                               "iterations_per_s": rate, **self.stats.averages()},
+                              f"[{self.settings.project_path}] epoch {self.epoch + 1} it {self.iteration_in_epoch}/"
+                              f"{self.iterations_per_epoch} ({rate:.2f} it/s)  {self.stats.format()}")
+                if self.checkpoint_every and self.total_iterations % self.checkpoint_every == 0:
+                    self.save_checkpoint()
+                elapsed = time.perf_counter() - start_time
+                if (time_budget_s is not None and elapsed >= time_budget_s) or \
+                        (max_iterations is not None and iterations_this_call >= max_iterations):
+                    stop = True
+                    break
+            if not stop or self.iteration_in_epoch >= self.iterations_per_epoch:
+                self._finish_epoch()
+            self.save_checkpoint()
+        return {"iterations": iterations_this_call, "seconds": time.perf_counter() - start_time,
+                "epoch": self.epoch, **self.counters}
+
+    def on_epoch_start(self) -> None:
+        """Hook for subclasses (e.g. switching normalisation layers to eval mode)."""
+
+    def _finish_epoch(self) -> None:
+        averages = self.stats.averages()
+        self.epoch += 1
+        self.iteration_in_epoch = 0
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        record = {"kind": "epoch", "epoch": self.epoch, **averages, **self.epoch_summary_extra()}
+        self.history.append(record)
+        if self.rank == 0:
+            self._log(record, f"[{self.settings.project_path}] epoch {self.epoch} done: " +
+                      "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                for k, v in record.items() if k not in ("kind", "epoch")))
+        self.stats.reset()
+
+    def _log(self, record: Dict[str, Any], line: str) -> None:
+        if not self.quiet:
+            print(line, flush=True)
+        append_jsonl(self.checkpoint_dir / "stats.jsonl", record)
+        for hook in self.log_hooks:
+            hook(record)
+
+    # ----------------------------------------------------------------------------- checkpoints
+    def checkpoint_path(self, epoch: Optional[int] = None) -> Path:
+        return self.checkpoint_dir / f"{self.tracker_name}_ep{(self.epoch if epoch is None else epoch):04d}.pth"
+
+    def save_checkpoint(self) -> Optional[Path]:
+        """Write the state atomically (rank 0 only); also refresh ``latest.pth``."""
+        if self.rank != 0:
+            return None
+        state = dict(
+            net_state=_unwrap(self.net).state_dict(), tracker=self.tracker_name, size=self.model_size,
+            epoch=self.epoch, iteration=self.iteration_in_epoch, optimizer=self.optimizer.state_dict(),
+            scheduler=self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
+            settings=self.settings_for_checkpoint(), stats={"history": self.history},
+            rng=ckpt.capture_rng_state(),
+            extra={"total_iterations": self.total_iterations, "counters": dict(self.counters)})
+        path = ckpt.save_checkpoint(self.checkpoint_path(), **state)
+        ckpt.save_checkpoint(self.checkpoint_dir / "latest.pth", **state)
+        return path
+
+    def settings_for_checkpoint(self) -> Dict[str, Any]:
+        plain = ckpt.to_plain(self.settings)
+        return plain if isinstance(plain, dict) else {"settings": plain}
+
+    def load_checkpoint(self, path: Optional[os.PathLike] = None) -> bool:
+        """Resume from ``path`` or from ``latest.pth`` in the checkpoint folder. Returns True if loaded."""
+        path = Path(path) if path is not None else self.checkpoint_dir / "latest.pth"
+        if not path.is_file():
+            return False
+        state = ckpt.load_checkpoint(path)
+        _unwrap(self.net).load_state_dict(state["net"])
+        if state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.lr_scheduler is not None and state.get("scheduler") is not None:
+            self.lr_scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.iteration_in_epoch = int(state["iteration"])
+        self.total_iterations = int(state.get("total_iterations", 0))
+        self.counters = dict(state.get("counters", {}) or {})
+        self.history = list((state.get("stats") or {}).get("history", []))
+        if state.get("rng") is not None:
+            ckpt.restore_rng_state(state["rng"])
+        if self.rank == 0 and not self.quiet:
+            print(f"Resumed from {path}: epoch {self.epoch}, iteration {self.iteration_in_epoch}", flush=True)
+        return True
+
+    # ----------------------------------------------------------------------------- helpers
+    def clip_and_step(self) -> float:
+        """Clip gradients (if configured), step the optimizer; returns the gradient norm."""
+        params = [p for p in self.net.parameters() if p.grad is not None]
+        if self.grad_clip is not None and params:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
+        else:
+            norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in params)) if params else 0.0
+        self.optimizer.step()
+        return norm
+
+
+class LTRTrainer(BaseTrainer):
+    """Frame-level training: ``actor(batch) -> (loss, stats)``, then backward and step."""
+
+    def __init__(self, actor, *args, **kwargs):
+        super().__init__(actor.net, *args, **kwargs)
+        self.actor = actor
+
+    def train_step(self, batch) -> Dict[str, float]:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, stats = self.actor(batch)
+        loss.backward()
+        stats = dict(stats)
+        stats["grad_norm"] = self.clip_and_step()
+        return stats

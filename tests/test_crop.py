@@ -1,0 +1,54 @@
+import numpy as np
+import torch
+
+from ltr.data.crop import boxes_to_crop_frame, crop_list, crop_square, stack_images, to_model_input
+
+
+def _image(h, w, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def test_identity_crop_reproduces_pixels():
+    im = _image(16, 16, 0)
+    crops = crop_list([im], torch.tensor([[8.0, 8.0]]), torch.tensor([16.0]), 16)
+    np.testing.assert_allclose(crops[0].permute(1, 2, 0).numpy(), im.astype(np.float32), atol=1e-3)
+
+
+def test_outside_region_is_mean_padded():
+    im = _image(10, 12, 1)
+    crops = crop_list([im], torch.tensor([[-100.0, -100.0]]), torch.tensor([20.0]), 8)
+    mean = im.reshape(-1, 3).mean(0)
+    np.testing.assert_allclose(crops[0].mean(dim=(1, 2)).numpy(), mean, rtol=1e-5)
+
+
+def test_batched_equals_single_with_mixed_sizes():
+    ims = [_image(20, 30, 2), _image(33, 17, 3), _image(25, 25, 4)]
+    centers = torch.tensor([[10.0, 12.0], [3.0, 30.0], [20.0, 5.0]])
+    sizes = torch.tensor([14.0, 22.0, 9.5])
+    batched = crop_list(ims, centers, sizes, 12)
+    for i, im in enumerate(ims):
+        single = crop_list([im], centers[i:i + 1], sizes[i:i + 1], 12)
+        torch.testing.assert_close(batched[i], single[0], atol=1e-4, rtol=0)
+
+
+def test_padding_of_stack_does_not_leak_into_crop():
+    small, big = _image(8, 8, 5), _image(40, 40, 6)
+    batch, hw = stack_images([small, big])
+    assert batch.shape == (2, 3, 40, 40)
+    crop = crop_square(batch, hw, torch.tensor([[8.0, 8.0], [0.0, 0.0]]), torch.tensor([8.0, 4.0]), 8)
+    # Right/bottom half of the first crop lies outside the 8x8 image -> filled with its mean.
+    mean = small.reshape(-1, 3).mean(0)
+    np.testing.assert_allclose(crop[0, :, 5:, 5:].mean(dim=(1, 2)).numpy(), mean, rtol=1e-4)
+
+
+def test_boxes_to_crop_frame():
+    box = torch.tensor([[40.0, 50.0, 20.0, 10.0]])
+    out = boxes_to_crop_frame(box, torch.tensor([[50.0, 55.0]]), torch.tensor([40.0]), 80)
+    torch.testing.assert_close(out, torch.tensor([[20.0, 30.0, 40.0, 20.0]]))
+
+
+def test_model_input_formats():
+    x = torch.rand(1, 3, 2, 2) * 255
+    torch.testing.assert_close(to_model_input(x, "bgr255")[:, 0], x[:, 2])
+    assert to_model_input(x, "rgb01").max() <= 1.0
