@@ -1,0 +1,23 @@
+"""Sequence-level training (SLT) plugins, independent of any particular tracker.
+
+Importing the package registers its own items (policies, rewards, the SCST loss, the
+episode sampler and the actor) in :mod:`slt_plugins.registry`; trackers add adapters
+(see :mod:`slt_plugins.adapter` and docs/slt.md).
+"""
+from slt_plugins import registry
+from slt_plugins.registry import available, build, get, register
+from slt_plugins.adapter import LossOutput, ReplayRecords, SLTAdapter, StepOutput
+from slt_plugins.policy import LogitSoftmaxPolicy, SoftmaxPolicy, official_policy
+from slt_plugins.scst import (average_overlap, scst_loss, self_critical_advantage, success_auc,
+                              success_rate)
+from slt_plugins.sampler import Episode, SequenceSampler, collate_episodes
+from slt_plugins.actor import Rollouts, SLTActor
+
+__all__ = [
+    "registry", "available", "build", "get", "register",
+    "LossOutput", "ReplayRecords", "SLTAdapter", "StepOutput",
+    "LogitSoftmaxPolicy", "SoftmaxPolicy", "official_policy",
+    "average_overlap", "scst_loss", "self_critical_advantage", "success_auc", "success_rate",
+    "Episode", "SequenceSampler", "collate_episodes",
+    "Rollouts", "SLTActor",
+]

@@ -173,6 +173,9 @@ class SLTAdapter(Protocol):
             Losses averaged over the R rollouts (and their T steps), so the actor can split
             rollouts into chunks and weight each chunk by its share of rollouts; the
             ``scst`` term is :func:`slt_plugins.scst.scst_loss` of the recorded actions.
+            Chunked replay equals one big replay exactly only where every term is divided
+            by R T (or R); a term normalised by a data-dependent count (e.g. the visible
+            frames of the chunk) makes chunks weigh slightly differently.
         """
         ...
 

@@ -5,7 +5,7 @@ Boxes are ``xywh`` in pixels (top-left x, y, width, height), one row per frame.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Sequence as SequenceT, Union
+from typing import Dict, Iterable, List, Optional, Sequence as SequenceT, Tuple, Union
 
 import numpy as np
 
@@ -23,12 +23,15 @@ class Sequence:
         object_class: class name or None.
         image_size: (H, W) where known without opening an image, else None.
         attributes: optional per-sequence attribute flags (name -> bool) for attribute analysis.
+        cover: (N,) float64 or None; GOT-10k style visible-ratio level per frame (0 = fully
+            occluded or absent, 8 = fully visible). The GOT-10k protocol drops frames with cover 0.
+        absent: (N,) bool or None; GOT-10k style "target absent" flag per frame.
     """
 
     def __init__(self, name: str, frames: List, dataset: str, ground_truth_rect,
                  target_visible=None, object_class: Optional[str] = None,
                  image_size: Optional[tuple] = None, attributes: Optional[Dict[str, bool]] = None,
-                 init_data: Optional[dict] = None):
+                 init_data: Optional[dict] = None, cover=None, absent=None):
         self.name = name
         self.frames = frames
         self.dataset = dataset
@@ -41,9 +44,29 @@ class Sequence:
         self.image_size = image_size
         self.attributes = attributes or {}
         self.init_data = init_data if init_data is not None else {0: {"bbox": self.ground_truth_rect[0].tolist()}}
+        self.cover = None if cover is None else np.asarray(cover, dtype=np.float64)
+        self.absent = None if absent is None else np.asarray(absent, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    @property
+    def has_full_ground_truth(self) -> bool:
+        """True when every frame has a ground-truth box (False for withheld test annotations)."""
+        return len(self.ground_truth_rect) == len(self.frames)
+
+    def get_image_size(self) -> Optional[Tuple[int, int]]:
+        """(H, W) of the frames: the known size, else read from the first frame's header (cached).
+
+        Only the file header is read (no decoding), so this stays cheap for whole datasets.
+        Returns None when the size is unknown and the first frame cannot be read.
+        """
+        if self.image_size is None and self.frames:
+            first = self.frames[0]
+            # In-memory datasets may store frame specs instead of paths; those carry no header.
+            if isinstance(first, (str, bytes)) or hasattr(first, "__fspath__"):
+                self.image_size = read_image_size(first)
+        return self.image_size
 
     def init_info(self) -> dict:
         """What a tracker's initialize() receives besides the first image: {'init_bbox': [x, y, w, h]}."""
@@ -51,6 +74,25 @@ class Sequence:
 
     def __repr__(self) -> str:
         return f"Sequence({self.dataset}/{self.name}, {len(self.frames)} frames)"
+
+
+def read_image_size(path) -> Optional[Tuple[int, int]]:
+    """(H, W) of an image file from its header, without decoding the pixels; None if unreadable."""
+    try:
+        from PIL import Image  # header-only read; pixels are decoded lazily and never here
+        with Image.open(path) as image:
+            width, height = image.size
+        return int(height), int(width)
+    except Exception:  # missing file, unknown format, or no PIL: fall back to a full decode
+        pass
+    try:
+        import cv2
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            return None
+        return int(image.shape[0]), int(image.shape[1])
+    except Exception:
+        return None
 
 
 class SequenceList(list):

@@ -120,20 +120,23 @@ class Visdom:
         debug: debug level; :meth:`register` shows a block only if ``debug >= its debug_level``.
         connect_timeout: seconds to wait for the TCP connection before giving up.
         request_timeout: seconds each later request may take before visualisation is switched off.
-        controls: show the "Controls" window and listen for key presses (needs visdom's socket).
+        controls: listen for key presses sent from the "Controls" window (needs visdom's event
+            socket); the window is shown by :meth:`show_controls`.
         max_image_size: images are downscaled so their longer side is at most this (0 = never),
             because sending full-size frames slows tracking down.
+        min_display_size: smaller images are shown in a window this large (longer side, pixels).
         warn: where the single warning line goes (default: stderr).
     """
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, env: str = DEFAULT_ENV, debug: int = 1,
                  connect_timeout: float = 1.0, request_timeout: float = 5.0, controls: bool = True,
-                 max_image_size: int = 640, warn: Optional[Callable[[str], None]] = None):
+                 max_image_size: int = 640, min_display_size: int = 240, warn: Optional[Callable[[str], None]] = None):
         self.host = host
         self.port = int(port)
         self.env = env
         self.debug = int(debug)
         self.max_image_size = int(max_image_size)
+        self.min_display_size = int(min_display_size)
         self.connected = False
         self.paused = False
         self._step_requested = False
@@ -141,6 +144,8 @@ class Visdom:
         self._warn_fn = warn
         self._line_series: Dict[str, set] = {}
         self._lock = threading.Lock()
+        self._controls = bool(controls)
+        self._controls_shown = False
         self._vis = None
 
         reachable, reason = server_reachable(host, self.port, connect_timeout)
@@ -161,10 +166,9 @@ class Visdom:
             self._vis = None
             return
         self.connected = True
-        if controls:
-            self.register_text(CONTROLS_WIN, self._controls_text())
-            if self._vis is not None and self._vis.use_socket:
-                self._vis.register_event_handler(self._on_event, CONTROLS_WIN)
+        if controls and self._vis.use_socket:
+            # The window itself appears with show_controls() (tracking only; training plots need none).
+            self._vis.register_event_handler(self._on_event, CONTROLS_WIN)
 
     # -- internals -----------------------------------------------------------------------------
     def _warn(self, message: str) -> None:
@@ -205,6 +209,11 @@ class Visdom:
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
     # -- keyboard control ----------------------------------------------------------------------
+    @property
+    def listening(self) -> bool:
+        """Whether key presses from the page can arrive now (visdom's event socket is up)."""
+        return bool(self.connected and self._vis is not None and getattr(self._vis, "socket_alive", False))
+
     def _controls_text(self) -> str:
         return CONTROLS_TEXT + f"<br><b>State</b>: {'PAUSED' if self.paused else 'running'}"
 
@@ -231,8 +240,7 @@ class Visdom:
             if self._step_requested:
                 self._step_requested = False
                 return
-            alive = self._vis is not None and getattr(self._vis, "socket_alive", False)
-            if alive:
+            if self.listening:
                 socket_down_since = None
             else:
                 socket_down_since = socket_down_since or time.monotonic()
@@ -281,6 +289,11 @@ class Visdom:
             scaled = [(None if b is None else [float(v) * scale for v in b], c) for b, c in boxes]
             image = draw_boxes(image, scaled)
         opts = {"title": name, "jpgquality": 90}
+        h, w = image.shape[:2]
+        if 0 < max(h, w) < self.min_display_size:
+            # Small images (search crops) get a bigger window; the page scales the image up.
+            zoom = self.min_display_size / max(h, w)
+            opts["width"], opts["height"] = int(round(w * zoom)), int(round(h * zoom))
         if caption:
             opts["caption"] = caption
         self._call("image", np.transpose(image, (2, 0, 1)), win=name, env=self.env, opts=opts)
@@ -290,6 +303,12 @@ class Visdom:
                                 caption: Optional[str] = None) -> None:
         """Show a frame with the ground-truth box (green) and the predicted box (red), both xywh px."""
         self.register_image(name, image, boxes=[(gt_bbox, GT_COLOR), (pred_bbox, PRED_COLOR)], caption=caption)
+
+    def show_controls(self) -> None:
+        """Show the "Controls" window (keyboard help and pause state) once; later calls do nothing."""
+        if self._controls and not self._controls_shown and self.connected:
+            self._controls_shown = True
+            self.register_text(CONTROLS_WIN, self._controls_text())
 
     def register_heatmap(self, name: str, data: Any, colormap: str = "Jet") -> None:
         """Show a 2-D array (e.g. a score map) as a heat map, row 0 at the top as in the image."""

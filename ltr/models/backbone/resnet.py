@@ -347,7 +347,7 @@ def resnet_tiny(output_layers: Optional[Sequence[str]] = None, inplanes: int = 8
 
     With the defaults (``inplanes=8``, one block per stage, up to layer3 with TransT's
     stride-8 layer3) layer3 has ``inplanes*16 = 128`` channels at stride 8 and about
-    60 k parameters.
+    33 k parameters.
     """
     return ResNet(Bottleneck, layers, _check_layers(output_layers), last_layer=last_layer,
                   include_fc=include_fc, inplanes=inplanes, layer3_dilation=layer3_dilation,

@@ -56,7 +56,7 @@ class TinyBackbone(nn.Module):
         norm: 'group' (default) or 'batch'.
     """
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 64, 64), used_layers: Sequence[int] = (4,),
+    def __init__(self, channels: Sequence[int] = (16, 32, 48, 48), used_layers: Sequence[int] = (4,),
                  norm: str = "group") -> None:
         super().__init__()
         if len(channels) != 4:

@@ -91,47 +91,44 @@ def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int,
     if num_rois == 0:
         return features.new_zeros(0, num_channels, ph, pw)
 
-    dtype = features.dtype
     batch_idx = rois[:, 0].detach().round().long()
     if bool(((batch_idx < 0) | (batch_idx >= num_batch)).any()):
         raise ValueError(f"rois contain a batch index outside [0, {num_batch - 1}]")
-    coords = rois[:, 1:].to(dtype) * spatial_scale
+    # Box geometry stays in at least the RoI precision even for half-precision features:
+    # fp16 cannot resolve sub-pixel positions of coordinates in the hundreds.
+    coord_dtype = torch.promote_types(torch.promote_types(features.dtype, rois.dtype), torch.float32)
+    coords = rois[:, 1:].to(coord_dtype) * spatial_scale
     x1, y1, x2, y2 = coords.unbind(dim=1)
     roi_w = (x2 - x1).clamp(min=0.0)
     roi_h = (y2 - y1).clamp(min=0.0)
 
-    wy = _axis_weights(y1, roi_h, ph, height)  # (K, ph, H)
-    wx = _axis_weights(x1, roi_w, pw, width)   # (K, pw, W)
+    area = (roi_w / pw) * (roi_h / ph)
+    valid = area > 0
+    # Fold 1/area into the row weights; empty bins get all-zero weights (output 0 as in the
+    # reference op) and the guarded denominator keeps their gradients finite.
+    inv_area = torch.where(valid, 1.0 / torch.where(valid, area, torch.ones_like(area)), torch.zeros_like(area))
+    wy = _axis_weights(y1, roi_h, ph, height) * inv_area[:, None, None]  # (K, ph, H)
+    wx = _axis_weights(x1, roi_w, pw, width)                              # (K, pw, W)
+    wy, wx = wy.to(features.dtype), wx.to(features.dtype)
 
     # Group the RoIs by image so that each image's features are contracted only with
     # its own RoIs (padding groups to the largest one keeps it one batched product).
     order = torch.argsort(batch_idx, stable=True)
-    sorted_batch = batch_idx[order]
-    counts = torch.bincount(sorted_batch, minlength=num_batch)
+    counts = torch.bincount(batch_idx, minlength=num_batch)
     group_start = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(num_rois, device=rois.device) - group_start[sorted_batch]
+    slot = torch.empty_like(batch_idx)
+    slot[order] = torch.arange(num_rois, device=batch_idx.device) - group_start[batch_idx[order]]
     max_per_image = int(counts.max().item())
 
-    wy_pad = wy.new_zeros(num_batch, max_per_image, ph, height)
-    wx_pad = wx.new_zeros(num_batch, max_per_image, pw, width)
-    wy_pad = wy_pad.index_put((sorted_batch, slot), wy[order])
-    wx_pad = wx_pad.index_put((sorted_batch, slot), wx[order])
+    wy_pad = wy.new_zeros(num_batch, max_per_image, ph, height).index_put((batch_idx, slot), wy)
+    wx_pad = wx.new_zeros(num_batch, max_per_image, pw, width).index_put((batch_idx, slot), wx)
 
-    # Contract columns: (B, C, H, W) x (B, W, N*pw) -> (B, C, H, N*pw).
-    tmp = torch.matmul(features, wx_pad.reshape(num_batch, max_per_image * pw, width).transpose(1, 2)[:, None])
+    # Contract columns: (B, C, H, W) x (B, 1, W, N*pw) -> (B, C, H, N*pw).
+    tmp = torch.matmul(features, wx_pad.reshape(num_batch, 1, max_per_image * pw, width).transpose(-1, -2))
     tmp = tmp.reshape(num_batch, num_channels, height, max_per_image, pw)
     # Contract rows per RoI: (B, N, ph, H) x (B, C, H, N, pw) -> (B, N, C, ph, pw).
     pooled = torch.einsum("bnph,bchnq->bncpq", wy_pad, tmp)
-    pooled = pooled[sorted_batch, slot]  # back to one row per (sorted) RoI
-    out = torch.empty_like(pooled)
-    out = out.index_copy(0, order, pooled) if out.requires_grad or pooled.requires_grad else out.index_copy_(0, order, pooled)
-
-    area = (roi_w / pw) * (roi_h / ph)
-    valid = area > 0
-    # Avoid 0/0 (and NaN gradients) for empty bins; they are set to 0 like the reference op.
-    safe_area = torch.where(valid, area, torch.ones_like(area))
-    out = out / safe_area[:, None, None, None]
-    return torch.where(valid[:, None, None, None], out, torch.zeros_like(out))
+    return pooled[batch_idx, slot]  # (K, C, ph, pw) in the input RoI order
 
 
 class PrRoIPool2D(nn.Module):

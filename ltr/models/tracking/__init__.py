@@ -1,0 +1,1 @@
+"""Complete tracking networks (one module per tracker, e.g. ``siamrpnpp``)."""

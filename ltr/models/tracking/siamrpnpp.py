@@ -160,8 +160,8 @@ def _build_tiny(cfg: SiamRPNConfig, channels: Sequence[int], used_layers: Sequen
 
 
 def build_siamrpnpp(size: str = "paper", cfg: Optional[SiamRPNConfig] = None,
-                    tiny_channels: Sequence[int] = (16, 32, 64, 64), tiny_levels: Sequence[int] = (4,),
-                    tiny_width: int = 64) -> SiamRPNPP:
+                    tiny_channels: Sequence[int] = (16, 32, 48, 48), tiny_levels: Sequence[int] = (4,),
+                    tiny_width: int = 32) -> SiamRPNPP:
     """Build SiamRPN++ with random weights.
 
     Args:

@@ -1,0 +1,1 @@
+"""DiMP / TrDiMP target classification: features, filter initialiser and optimiser, transformer."""

@@ -1,0 +1,1 @@
+"""Command-line utilities for preparing training data (e.g. packing datasets into LMDB)."""

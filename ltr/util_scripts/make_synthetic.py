@@ -1,0 +1,268 @@
+"""Write synthetic tracking videos to disk in the official GOT-10k layout.
+
+    python -m ltr.util_scripts.make_synthetic --root DIR --split test --num-videos 60 --frames 48 --seed 0
+
+Layout written (``<Split>`` is ``Train``, ``Val`` or ``Test``)::
+
+    DIR/<split>/list.txt                     sequence names, one per line
+    DIR/<split>/attributes.json              {sequence: {attribute: bool}} for attribute analysis
+    DIR/<split>/generation.json              the settings the folder was written with
+    DIR/<split>/Synthetic_<Split>_000001/00000001.jpg ...
+                                        /groundtruth.txt      x,y,w,h per line, 4 decimals, clipped to the image
+                                        /absence.label        1 = target absent (cover 0)
+                                        /cover.label          visible fraction in eighths, 0..8
+                                        /cut_by_image.label   1 = the full target box leaves the image
+                                        /meta_info.ini        GOT-10k style meta data
+
+Sequence ``i`` is video ``i - 1`` of ``SyntheticVideoDataset(split, num_sequences=N, seed=seed)``.
+Each sequence is written to a temporary folder and renamed into place, so an interrupted run
+never leaves a half-written sequence; a rerun with the same settings verifies the annotations of
+existing sequences and writes only what is missing or different.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+
+from ltr.dataset.synthetic import (SyntheticConfig, SyntheticVideo, default_texture_set, generate_video,
+                                   sequence_name, video_seed)
+
+#: Version of the files written here; bump when their content changes for the same settings.
+LAYOUT_VERSION = 1
+_TMP_PREFIX = ".tmp-"
+_LABELS = ("absence.label", "cover.label", "cut_by_image.label")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def annotation_texts(video: SyntheticVideo, split: str) -> Dict[str, str]:
+    """Text of every annotation file of one sequence: {file name: content}.
+
+    ``groundtruth.txt`` holds the image-clipped boxes (xywh pixels, 4 decimals); a target fully
+    outside the image has a zero-size box on the border and ``absence`` 1.
+    """
+    boxes = video.clipped_boxes()
+    h, w = video.image_size
+    gt = "".join(f"{x:.4f},{y:.4f},{bw:.4f},{bh:.4f}\n" for x, y, bw, bh in boxes.tolist())
+    absence = "".join(f"{int(not v)}\n" for v in video.visible.tolist())
+    cover = "".join(f"{int(c)}\n" for c in video.cover.tolist())
+    cut = "".join(f"{int(c)}\n" for c in video.frame_attributes["cut_by_image"].tolist())
+    speed = video.mean_speed / max(min(h, w) * video.config.speed, 1e-6)
+    adverb = "slowly" if speed < 0.7 else "quickly" if speed > 1.3 else "steadily"
+    motion = "darting" if video.attributes["fast_motion"] else "gliding"
+    seconds = int(round(video.num_frames / 10))
+    meta = ("[METAINFO]\n"
+            f"url: synthetic://{split}/{video.seed}\n"
+            "begin_time: 00:00:00\n"
+            f"end_time: {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}\n"
+            "anno_fps: 10Hz\n"
+            f"object_class: {video.object_class}\n"
+            f"motion_class: {motion}\n"
+            f"major_class: {video.object_shape}\n"
+            "root_class: synthetic_object\n"
+            f"motion_adverb: {adverb}\n"
+            f"resolution: ({w}, {h})\n")
+    return {"groundtruth.txt": gt, "absence.label": absence, "cover.label": cover,
+            "cut_by_image.label": cut, "meta_info.ini": meta}
+
+
+def _frame_name(index: int) -> str:
+    return f"{index + 1:08d}.jpg"
+
+
+def _is_complete(seq_dir: Path, texts: Dict[str, str], num_frames: int) -> bool:
+    """True when the folder holds every frame and annotations identical to ``texts``."""
+    if not seq_dir.is_dir():
+        return False
+    for name, text in texts.items():
+        path = seq_dir / name
+        try:
+            if path.read_text(encoding="utf-8") != text:
+                return False
+        except OSError:
+            return False
+    return all((seq_dir / _frame_name(i)).is_file() for i in range(num_frames))
+
+
+def _write_sequence(seq_dir: Path, video: SyntheticVideo, texts: Dict[str, str], jpeg_quality: int) -> None:
+    tmp = seq_dir.with_name(f"{_TMP_PREFIX}{seq_dir.name}-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)]
+    for i in range(video.num_frames):
+        frame = video.render_frame(i)
+        path = tmp / _frame_name(i)
+        if not cv2.imwrite(str(path), np.ascontiguousarray(frame[..., ::-1]), params):
+            raise OSError(f"could not write {path}")
+    for name, text in texts.items():
+        (tmp / name).write_text(text, encoding="utf-8")
+    video.release_pixels()
+    if seq_dir.exists():  # an outdated or damaged sequence: replace it
+        shutil.rmtree(seq_dir)
+    try:
+        os.rename(tmp, seq_dir)
+    except OSError:
+        # another writer finished the same sequence first; its copy is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not seq_dir.is_dir():
+            raise
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_tmp(split_dir: Path) -> None:
+    """Delete temporary folders and files left by interrupted runs (their process is gone)."""
+    for entry in split_dir.iterdir():
+        if not entry.name.startswith(_TMP_PREFIX):
+            continue
+        pid_text = entry.name.rsplit("-", 1)[-1]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _flatten(settings: Dict) -> Dict[str, object]:
+    flat = {k: v for k, v in settings.items() if k != "config"}
+    flat.update(settings.get("config", {}))
+    return flat
+
+
+def _settings_diff(existing: Optional[Dict], requested: Dict) -> str:
+    if not isinstance(existing, dict):
+        return "unreadable generation.json"
+    old, new = _flatten(existing), _flatten(requested)
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)} there, {new.get(k)} requested" for k in keys)
+
+
+def _check_settings(split_dir: Path, settings: Dict) -> None:
+    path = split_dir / "generation.json"
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            existing = None
+        if existing != settings:
+            raise ValueError(f"{split_dir} was written with other settings ({_settings_diff(existing, settings)}; "
+                             f"see {path}). Use another --root or delete {split_dir}.")
+    else:
+        _atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
+
+
+def write_got10k_layout(root: Union[str, Path], split: str = "test", num_videos: int = 60,
+                        frames: Optional[int] = None, seed: int = 0, config: Optional[SyntheticConfig] = None,
+                        quiet: bool = True, jpeg_quality: int = 90) -> Path:
+    """Write ``num_videos`` synthetic videos of ``split`` in GOT-10k layout under ``root/split``.
+
+    Args:
+        root: dataset root; the split folder ``root/split`` is created.
+        split: 'train', 'val' or 'test' (val and test use the unseen 'test' textures unless
+            ``config.texture_set`` says otherwise).
+        num_videos: number of sequences (``Synthetic_<Split>_000001`` ...).
+        frames: frames per video; default ``config.num_frames``.
+        seed: base seed (< 2**24); together with the split it fixes every video.
+        config: generator knobs (image size, difficulty); default :class:`SyntheticConfig`.
+        quiet: no progress bar.
+        jpeg_quality: JPEG quality of the frames.
+    Returns:
+        the split folder ``root/split``.
+    Raises:
+        ValueError if the folder was written before with other settings.
+    """
+    if num_videos < 1:
+        raise ValueError(f"num_videos must be positive, got {num_videos}")
+    config = config or SyntheticConfig()
+    if frames is not None:
+        config = dataclasses.replace(config, num_frames=int(frames))
+    if config.texture_set is None:
+        config = dataclasses.replace(config, texture_set=default_texture_set(split))
+    video_seed(split, seed, num_videos - 1)  # validates split, seed and count
+    split_dir = Path(root).expanduser() / split
+    split_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"layout_version": LAYOUT_VERSION, "split": split, "seed": int(seed),
+                "jpeg_quality": int(jpeg_quality), "config": config.to_dict()}
+    _check_settings(split_dir, settings)
+    _remove_stale_tmp(split_dir)
+
+    names: List[str] = []
+    attributes: Dict[str, Dict[str, bool]] = {}
+    indices: Sequence[int] = range(num_videos)
+    if not quiet:
+        from tqdm import tqdm
+        indices = tqdm(indices, desc=f"synthetic {split}", unit="video")
+    written = 0
+    for i in indices:
+        name = sequence_name(split, i)
+        video = generate_video(video_seed(split, seed, i), config)
+        texts = annotation_texts(video, split)
+        seq_dir = split_dir / name
+        if not _is_complete(seq_dir, texts, video.num_frames):
+            _write_sequence(seq_dir, video, texts, jpeg_quality)
+            written += 1
+        names.append(name)
+        attributes[name] = dict(video.attributes)
+    _atomic_write_text(split_dir / "list.txt", "".join(f"{n}\n" for n in names))
+    _atomic_write_text(split_dir / "attributes.json", json.dumps(attributes, indent=1, sort_keys=True) + "\n")
+    if not quiet:
+        print(f"{split_dir}: {written} sequences written, {num_videos - written} already complete")
+    return split_dir
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry; returns the exit status."""
+    parser = argparse.ArgumentParser(description="Write synthetic tracking videos in GOT-10k layout.")
+    parser.add_argument("--root", default=None,
+                        help="dataset root (default: the synthetic_dir setting, SLT_SYNTHETIC_DIR)")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--num-videos", type=int, default=60)
+    parser.add_argument("--frames", type=int, default=None, help="frames per video (default 48)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed, 0 <= seed < 2**24")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
+    parser.add_argument("--jpeg-quality", type=int, default=90)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    root = args.root
+    if root is None:
+        from ltr.admin.environment import env_settings
+        root = env_settings().synthetic_dir
+    config = SyntheticConfig()
+    if args.image_size is not None:
+        config = dataclasses.replace(config, image_size=tuple(args.image_size))
+    try:
+        path = write_got10k_layout(root, args.split, args.num_videos, args.frames, args.seed, config,
+                                   quiet=args.quiet, jpeg_quality=args.jpeg_quality)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.quiet:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Batched state and one tracking step of B Siamese trackers (SiamRPN++, TransT, ...).
+
+The test-time tracker runs a core with B = 1; the SLT adapter runs the same core with B = all
+rollouts of an iteration. Both go through :meth:`SiameseCore.search` (crop, network, scores) and
+:meth:`SiameseCore.commit` (move to the chosen candidate), so an SLT argmax rollout is exactly
+what evaluation does.
+
+State per tracker (image pixels): ``center_xy`` (B, 2) and ``size_wh`` (B, 2) in the tracker's
+own centre convention (see :meth:`SiameseCore.box_to_state`), ``image_hw`` (B, 2), plus the cached
+template features.
+
+A subclass supplies the tracker-specific parts: crop sides from the target size, the network
+calls, candidate scores and the state update.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ltr.data.crop import crop_square, stack_images, to_model_input
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """One search step of B trackers.
+
+    Attributes:
+        search_input: (B, 3, S, S) the network input (already in the model's input format).
+        outputs: the raw network outputs (tracker-specific).
+        candidates: tracker-specific scores; must have ``pscore`` (B, N), the post-processed
+            score each candidate is chosen by (argmax at test time).
+        crop_center_xy: (B, 2) search region centres, continuous image pixels.
+        crop_side: (B,) search region sides, image pixels.
+    """
+
+    search_input: torch.Tensor
+    outputs: Any
+    candidates: Any
+    crop_center_xy: torch.Tensor
+    crop_side: torch.Tensor
+
+
+class SiameseCore:
+    """Generic batched Siamese tracking; see the module docstring.
+
+    Args:
+        net: the network (eval mode is set by the caller).
+        template_size, search_size: crop sides fed to the network, pixels.
+        input_format: see :func:`ltr.data.crop.to_model_input`.
+        device: where crops and the network run.
+    """
+
+    def __init__(self, net: torch.nn.Module, template_size: int, search_size: int, input_format: str,
+                 device: torch.device | str = "cpu"):
+        self.net = net
+        self.template_size = int(template_size)
+        self.search_size = int(search_size)
+        self.input_format = input_format
+        self.device = torch.device(device)
+        self.center_xy: Optional[torch.Tensor] = None
+        self.size_wh: Optional[torch.Tensor] = None
+        self.image_hw: Optional[torch.Tensor] = None
+        self.template_feat: Any = None
+
+    # ------------------------------------------------------------------ tracker-specific hooks
+    def box_to_state(self, boxes_xywh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B,4) xywh -> (centre (B,2), size (B,2)); default: continuous centre x + w/2."""
+        return boxes_xywh[:, :2] + boxes_xywh[:, 2:] / 2, boxes_xywh[:, 2:].clone()
+
+    def state_to_box(self, center_xy: torch.Tensor, size_wh: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`box_to_state` (the box the tracker reports)."""
+        return torch.cat([center_xy - size_wh / 2, size_wh], dim=1)
+
+    def crop_center(self, center_xy: torch.Tensor) -> torch.Tensor:
+        """Region centre in continuous pixel coordinates for a state centre (default: identity)."""
+        return center_xy
+
+    def crop_sides(self, size_wh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(template side, search side) in image pixels for targets of size (B, 2)."""
+        raise NotImplementedError
+
+    def compute_template_features(self, template_input: torch.Tensor) -> Any:
+        raise NotImplementedError
+
+    def run_network(self, template_feat: Any, search_input: torch.Tensor) -> Any:
+        raise NotImplementedError
+
+    def score(self, outputs: Any, search_side: torch.Tensor) -> Any:
+        """Post-processed candidate scores (an object with ``pscore`` (B, N))."""
+        raise NotImplementedError
+
+    def update(self, candidates: Any, index: torch.Tensor, search_side: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """New (centre, size) after choosing ``index`` (B,)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ generic batched steps
+    def _stack(self, frames) -> Tuple[torch.Tensor, torch.Tensor]:
+        return stack_images(frames, device=self.device)
+
+    def initialize(self, frames: Sequence[np.ndarray] | torch.Tensor, boxes_xywh: torch.Tensor,
+                   start_boxes_xywh: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Crop templates around ``boxes_xywh`` (B,4) px and cache their features.
+
+        Returns the template network input (B, 3, Z, Z) (SLT replay re-runs it with gradients).
+        """
+        images, hw = self._stack(frames)
+        boxes = boxes_xywh.to(device=self.device, dtype=torch.float64)
+        center, size = self.box_to_state(boxes)
+        side_z, _ = self.crop_sides(size)
+        crops = crop_square(images, hw, self.crop_center(center), side_z, self.template_size)
+        template_input = to_model_input(crops, self.input_format)
+        self.template_feat = self.compute_template_features(template_input)
+        if start_boxes_xywh is not None:
+            center, size = self.box_to_state(start_boxes_xywh.to(device=self.device, dtype=torch.float64))
+        self.center_xy, self.size_wh, self.image_hw = center, size, hw.to(torch.float64)
+        return template_input
+
+    def search(self, frames: Sequence[np.ndarray] | torch.Tensor) -> SearchResult:
+        """Crop every tracker's search region from its frame, run the network once, score."""
+        images, hw = self._stack(frames)
+        self.image_hw = hw.to(torch.float64)
+        _, side_x = self.crop_sides(self.size_wh)
+        crop_center = self.crop_center(self.center_xy)
+        crops = crop_square(images, hw, crop_center, side_x, self.search_size)
+        search_input = to_model_input(crops, self.input_format)
+        outputs = self.run_network(self.template_feat, search_input)
+        candidates = self.score(outputs, side_x)
+        return SearchResult(search_input=search_input, outputs=outputs, candidates=candidates,
+                            crop_center_xy=crop_center, crop_side=side_x)
+
+    def commit(self, result: SearchResult, index: torch.Tensor) -> torch.Tensor:
+        """Move every tracker to its chosen candidate; returns the new boxes (B, 4) xywh px."""
+        self.center_xy, self.size_wh = self.update(result.candidates, index, result.crop_side)
+        return self.state_to_box(self.center_xy, self.size_wh)
+
+    @staticmethod
+    def argmax(result: SearchResult) -> torch.Tensor:
+        """The test-time choice: the candidate with the highest post-processed score."""
+        return result.candidates.pscore.argmax(dim=1)

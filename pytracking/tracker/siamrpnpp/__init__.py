@@ -1,0 +1,6 @@
+"""SiamRPN++ tracker package (``get_tracker_class`` is the lookup convention of pytracking.tracker)."""
+
+
+def get_tracker_class():
+    from pytracking.tracker.siamrpnpp.siamrpnpp import SiamRPNPP
+    return SiamRPNPP

@@ -1,0 +1,321 @@
+"""The SLT actor: explore episodes with argmax and sampling trackers, then replay with gradients.
+
+One SLT iteration on k episodes with S sampled rollouts each (S = ``num_samples``):
+
+1. ``explore``: B = k (1 + S) trackers run in lockstep through the episodes' frames without
+   gradients: one ``adapter.initialize`` call for all B templates and one ``adapter.step``
+   call per frame for all B trackers. Tracker row ``s * k + i`` runs episode ``i``; ``s = 0``
+   is the argmax tracker, ``s = 1..S`` are sampling trackers.
+2. Rewards per rollout (AO by default), advantage = r_sample - r_argmax per episode.
+3. ``replay``: the adapter re-runs the network with gradients on the sampling trackers'
+   recorded crops, in chunks of ``chunk_size`` rollouts; each chunk's loss is weighted by
+   its share of rollouts and back-propagated at once, so the accumulated gradient equals
+   that of one big batch while memory stays bounded. Under DDP, pass ``no_sync_ctx``
+   (e.g. ``ddp_model.no_sync``) so all chunks but the last skip the gradient all-reduce.
+
+Random numbers: one draw from the caller's generator gives each sampling rollout its own
+seed, and every random number of that rollout comes from a generator seeded with it. A
+rollout therefore does not depend on which other rollouts share its batch, and
+``explore`` (all rollouts batched) equals ``explore_sequential`` (one rollout at a time)
+up to floating-point differences between batched and single network evaluations.
+
+Episode start: with ``start='first_frame'`` (the official SLT recipe) each tracker takes
+its template from the template frame, starts from the ground truth of the first search
+frame and tracks the remaining T - 1 frames; with ``start='template'`` it starts from the
+template box and tracks all T frames.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Union
+
+import torch
+
+from slt_plugins.adapter import LossOutput, ReplayRecords, SLTAdapter, index_records, stack_records
+from slt_plugins.registry import get, register
+from slt_plugins.sampler import Episode
+from slt_plugins.scst import iou_xywh, self_critical_advantage
+
+__all__ = ["Rollouts", "SLTActor"]
+
+RewardFn = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+
+
+@dataclass
+class Rollouts:
+    """The result of exploring k episodes with 1 argmax and S sampling trackers each.
+
+    Tracker rows are ordered ``s * k + i`` (episode ``i``, ``s = 0`` argmax, ``s >= 1`` sample);
+    replay records hold only the R = k S sampling rows, ordered ``(s - 1) * k + i``.
+
+    Attributes:
+        num_episodes: k.
+        num_samples: S.
+        pred_boxes_xywh: (B, T', 4) float, each tracker's boxes in image pixels, B = k (1 + S),
+            T' the number of tracked frames.
+        actions: (B, T') long, chosen candidates.
+        greedy_actions: (B, T') long argmax candidates of each tracker's own distribution, or None.
+        gt_boxes_xywh: (k, T', 4) float, ground truth in image pixels.
+        visible: (k, T') bool.
+        iou: (B, T') float, IoU of each tracked frame.
+        rewards: (B,) float, reward of each rollout.
+        advantage: (k, S) float, self-critical advantage of each sampling rollout.
+        records: what the sampling trackers recorded, R = k S rows.
+        stats: explore statistics.
+    """
+
+    num_episodes: int
+    num_samples: int
+    pred_boxes_xywh: torch.Tensor
+    actions: torch.Tensor
+    greedy_actions: Optional[torch.Tensor]
+    gt_boxes_xywh: torch.Tensor
+    visible: torch.Tensor
+    iou: torch.Tensor
+    rewards: torch.Tensor
+    advantage: torch.Tensor
+    records: ReplayRecords
+    stats: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def record_advantage(self) -> torch.Tensor:
+        """(R,) advantage of each record row, in record order ``(s - 1) * k + i``."""
+        return self.advantage.t().reshape(-1)
+
+
+@register("actor", "slt")
+class SLTActor:
+    """Sequence-level training actor, independent of the tracker behind ``adapter``.
+
+    Args:
+        adapter: the tracker's :class:`~slt_plugins.adapter.SLTAdapter`.
+        policy: candidate distribution; if given it replaces ``adapter.policy`` (the adapter
+            must read ``self.policy`` when it selects and replays), otherwise the adapter's own is used.
+        reward: registered reward name ('ao', 'auc', 'sr50', 'sr75') or a callable
+            ``(pred (..., T, 4), gt (..., T, 4), visible (..., T)) -> (...)``.
+        num_samples: S, sampling rollouts per episode.
+        chunk_size: sampling rollouts per replay chunk (None: all at once). Official SLT:
+            2 (TransT), 4 (TrDiMP) episodes per backward.
+        baseline: 'argmax' (self-critical) or 'mean' (mean reward of the S samples, S >= 2).
+        start: 'first_frame' (official) or 'template'; see the module docstring.
+        backward_in_replay: True to back-propagate chunk by chunk inside ``replay`` (the
+            returned ``total`` is then detached and ``backward_done`` is True); False to
+            return one differentiable ``total`` for the caller to back-propagate.
+    """
+
+    def __init__(self, adapter: SLTAdapter, policy: Optional[object] = None,
+                 reward: Union[str, RewardFn] = "ao", num_samples: int = 1, chunk_size: Optional[int] = None,
+                 baseline: str = "argmax", start: str = "first_frame", backward_in_replay: bool = True):
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}.")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive or None, got {chunk_size}.")
+        if baseline not in ("argmax", "mean"):
+            raise ValueError(f"baseline must be 'argmax' or 'mean', got {baseline!r}.")
+        if baseline == "mean" and num_samples < 2:
+            raise ValueError("baseline='mean' needs num_samples >= 2.")
+        if start not in ("first_frame", "template"):
+            raise ValueError(f"start must be 'first_frame' or 'template', got {start!r}.")
+        self.adapter = adapter
+        if policy is not None:
+            adapter.policy = policy
+        if getattr(adapter, "policy", None) is None:
+            raise ValueError("No candidate policy: pass policy= or give the adapter a .policy.")
+        self.reward_name = reward if isinstance(reward, str) else getattr(reward, "__name__", "custom")
+        self.reward_fn: RewardFn = get("reward", reward) if isinstance(reward, str) else reward
+        self.num_samples = int(num_samples)
+        self.chunk_size = chunk_size
+        self.baseline = baseline
+        self.start = start
+        self.backward_in_replay = backward_in_replay
+
+    @property
+    def policy(self) -> object:
+        return self.adapter.policy
+
+    # ------------------------------------------------------------------ explore
+    def explore(self, episodes: Sequence[Episode], generator: Optional[torch.Generator] = None) -> Rollouts:
+        """Run all k (1 + S) rollouts in lockstep: one adapter call per frame for all trackers.
+
+        Args:
+            episodes: k episodes with the same number of frames T.
+            generator: CPU generator all randomness is derived from (None: torch's global one).
+        """
+        return self._explore(episodes, generator, sequential=False)
+
+    def explore_sequential(self, episodes: Sequence[Episode],
+                           generator: Optional[torch.Generator] = None) -> Rollouts:
+        """Like :meth:`explore` but one rollout at a time (reference and benchmark baseline).
+
+        With the same generator state it takes the same actions as :meth:`explore`.
+        """
+        return self._explore(episodes, generator, sequential=True)
+
+    def _explore(self, episodes: Sequence[Episode], generator: Optional[torch.Generator],
+                 sequential: bool) -> Rollouts:
+        episodes = list(episodes)
+        if not episodes:
+            raise ValueError("explore needs at least one episode.")
+        num_frames = {ep.num_frames for ep in episodes}
+        if len(num_frames) != 1:
+            raise ValueError(f"All episodes of one batch need the same number of frames, got {sorted(num_frames)}.")
+        T = num_frames.pop()
+        first = 1 if self.start == "first_frame" else 0
+        if T - first < 1:
+            raise ValueError(f"Episodes of {T} frames leave nothing to track with start={self.start!r}.")
+        k, S = len(episodes), self.num_samples
+        B = k * (1 + S)
+        tic = time.perf_counter()
+
+        # Per-rollout seeds, drawn once in a fixed order so a rollout never depends on the batch.
+        seeds = torch.randint(0, 2 ** 62, (k, S), generator=generator, dtype=torch.int64)
+        generators: List[Optional[torch.Generator]] = [None] * B
+        for s in range(1, S + 1):
+            for i in range(k):
+                generators[s * k + i] = torch.Generator().manual_seed(int(seeds[i, s - 1]))
+        sample_mask = torch.arange(B) >= k
+        ep_of_row = [row % k for row in range(B)]
+
+        template_boxes = torch.stack([episodes[i].template_box_xywh.float().reshape(4) for i in ep_of_row])
+        gt = torch.stack([ep.boxes_xywh.float() for ep in episodes])  # (k, T, 4)
+        visible = torch.stack([ep.visible.bool() for ep in episodes])  # (k, T)
+        start_boxes = gt[ep_of_row, 0] if first == 1 else template_boxes
+
+        groups = [[row] for row in range(B)] if sequential else [list(range(B))]
+        results = [self._run_group(rows, episodes, ep_of_row, template_boxes, start_boxes, gt,
+                                   sample_mask, generators, first) for rows in groups]
+
+        # Assemble rows in order; all groups together cover rows 0..B-1 in increasing order.
+        boxes = torch.cat([r["boxes"] for r in results])
+        actions = torch.cat([r["actions"] for r in results])
+        greedy = None
+        if all(r["greedy"] is not None for r in results):
+            greedy = torch.cat([r["greedy"] for r in results])
+        sampled = [r for r in results if r["init"] is not None]
+        init = {key: torch.cat([r["init"][key] for r in sampled]) for key in sampled[0]["init"]}
+        steps = {key: torch.cat([r["steps"][key] for r in sampled]) for key in sampled[0]["steps"]}
+        rec_visible = visible[:, first:].repeat(S, 1)
+        records = ReplayRecords(init=init, steps=steps, visible=rec_visible)
+
+        gt_tracked = gt[:, first:]
+        vis_tracked = visible[:, first:]
+        pred = boxes.view(1 + S, k, T - first, 4)
+        rewards = self.reward_fn(pred, gt_tracked.unsqueeze(0), vis_tracked.unsqueeze(0)).float()  # (1+S, k)
+        advantage = self_critical_advantage(rewards[1:].t(), rewards[0], self.baseline)
+        iou = iou_xywh(pred, gt_tracked.unsqueeze(0))  # (1+S, k, T')
+        vis_f = vis_tracked.float().unsqueeze(0)
+        miou = (iou * vis_f).sum(-1) / vis_f.sum(-1).clamp_min(1.0)  # (1+S, k)
+
+        stats = {
+            "reward/argmax": rewards[0].mean().item(),
+            "reward/sample": rewards[1:].mean().item(),
+            "mIoU/argmax": miou[0].mean().item(),
+            "mIoU/sample": miou[1:].mean().item(),
+            "advantage/mean": advantage.mean().item(),
+            "advantage/abs_mean": advantage.abs().mean().item(),
+            "time/explore": time.perf_counter() - tic,
+        }
+        if greedy is not None:
+            differs = (actions[k:] != greedy[k:]).float()
+            stats["actions/sample_differs"] = differs.mean().item()
+        return Rollouts(num_episodes=k, num_samples=S, pred_boxes_xywh=boxes, actions=actions,
+                        greedy_actions=greedy, gt_boxes_xywh=gt_tracked, visible=vis_tracked,
+                        iou=iou.reshape(B, T - first), rewards=rewards.reshape(B), advantage=advantage,
+                        records=records, stats=stats)
+
+    def _run_group(self, rows: List[int], episodes: List[Episode], ep_of_row: List[int],
+                   template_boxes: torch.Tensor, start_boxes: torch.Tensor, gt: torch.Tensor,
+                   sample_mask: torch.Tensor, generators: List[Optional[torch.Generator]],
+                   first: int) -> Dict[str, object]:
+        """Initialise and step the trackers ``rows`` together; keep records of their sampling rows."""
+        idx = torch.tensor(rows, dtype=torch.long)
+        mask = sample_mask[idx]
+        keep = torch.nonzero(mask, as_tuple=False).squeeze(1)
+        gens = [generators[r] for r in rows]
+        T = gt.shape[1]
+        eps_rows = [ep_of_row[r] for r in rows]
+        boxes, actions, greedy, step_records = [], [], [], []
+        have_greedy = True
+        with torch.no_grad():
+            init = self.adapter.initialize([episodes[i].template_frame for i in eps_rows],
+                                           template_boxes[idx], start_boxes[idx])
+            init = init or {}
+            for t in range(first, T):
+                out = self.adapter.step([episodes[i].frames[t] for i in eps_rows], mask, gens,
+                                        gt[eps_rows, t])
+                boxes.append(out.boxes_xywh.detach().float().cpu())
+                actions.append(out.actions.detach().long().cpu())
+                if out.greedy_actions is None:
+                    have_greedy = False
+                else:
+                    greedy.append(out.greedy_actions.detach().long().cpu())
+                # keep only the sampling rows: argmax rollouts are never replayed
+                step_records.append(index_records(out.record, keep.to(_device_of(out.record))))
+        return {
+            "boxes": torch.stack(boxes, dim=1),
+            "actions": torch.stack(actions, dim=1),
+            "greedy": torch.stack(greedy, dim=1) if have_greedy else None,
+            "init": index_records(init, keep.to(_device_of(init))) if keep.numel() > 0 else None,
+            "steps": stack_records(step_records) if keep.numel() > 0 else None,
+        }
+
+    # ------------------------------------------------------------------ replay
+    def replay(self, rollouts: Rollouts, no_sync_ctx: Optional[Callable[[], ContextManager]] = None,
+               backward: Optional[bool] = None) -> LossOutput:
+        """Losses with gradients on the sampling rollouts' records, chunk by chunk.
+
+        Args:
+            rollouts: output of :meth:`explore`.
+            no_sync_ctx: callable returning a context manager (e.g. ``ddp_model.no_sync``)
+                entered around the forward and backward of every chunk but the last.
+            backward: override ``backward_in_replay`` for this call.
+
+        Returns:
+            Losses averaged over all R sampling rollouts (chunk losses weighted by their
+            share of rollouts); see ``backward_in_replay`` for whether ``total`` has a graph.
+        """
+        backward = self.backward_in_replay if backward is None else backward
+        tic = time.perf_counter()
+        adv = rollouts.record_advantage
+        R = adv.shape[0]
+        chunk = self.chunk_size or R
+        bounds = [(a, min(a + chunk, R)) for a in range(0, R, chunk)]
+        total_graph: Optional[torch.Tensor] = None
+        total = scst = box = 0.0
+        stats: Dict[str, float] = {}
+        for n, (a, b) in enumerate(bounds):
+            w = (b - a) / R
+            last = n == len(bounds) - 1
+            ctx = no_sync_ctx() if (backward and no_sync_ctx is not None and not last) else contextlib.nullcontext()
+            with ctx:
+                out = self.adapter.replay_loss(rollouts.records.select(slice(a, b)), adv[a:b])
+                if backward:
+                    (out.total * w).backward()
+            if not backward:
+                total_graph = out.total * w if total_graph is None else total_graph + out.total * w
+            total += w * float(out.total.detach())
+            scst += w * float(out.scst.detach())
+            box += w * float(out.box.detach())
+            for key, value in out.stats.items():
+                stats[key] = stats.get(key, 0.0) + w * float(value)
+        stats.update({"Loss/total": total, "Loss/scst": scst, "Loss/box": box,
+                      "time/replay": time.perf_counter() - tic})
+        result_total = torch.tensor(total) if backward else total_graph
+        return LossOutput(total=result_total, scst=torch.tensor(scst), box=torch.tensor(box),
+                          stats=stats, backward_done=backward)
+
+    def __call__(self, episodes: Sequence[Episode], generator: Optional[torch.Generator] = None,
+                 no_sync_ctx: Optional[Callable[[], ContextManager]] = None) -> LossOutput:
+        """Explore then replay; the returned stats hold both explore and loss statistics."""
+        rollouts = self.explore(episodes, generator)
+        loss = self.replay(rollouts, no_sync_ctx=no_sync_ctx)
+        loss.stats = {**rollouts.stats, **loss.stats}
+        return loss
+
+
+def _device_of(record: Dict[str, torch.Tensor]) -> torch.device:
+    for value in record.values():
+        return value.device
+    return torch.device("cpu")

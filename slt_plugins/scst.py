@@ -1,0 +1,181 @@
+"""Rewards of whole rollouts and the self-critical sequence training (SCST) loss.
+
+Rewards compare a rollout's predicted boxes with the ground truth over an episode, both
+``xywh`` in image pixels with shape (..., T, 4), and a visibility mask (..., T) bool.
+
+Invisible frames do not count: every reward is computed over the frames where the
+target is visible, and an episode without visible frames earns 0. The official SLT
+code averages the IoU over all tracked frames, but its sampler only ever hands it
+frames where the target is visible, so on such episodes both definitions agree; ours
+also stays meaningful on episodes that include occlusions.
+
+Self-critical advantage (Rennie et al. 2017, as used by SLT): the argmax rollout of the
+same episode is the baseline, A = r_sample - r_argmax. With S > 1 sampled rollouts per
+episode, ``baseline='mean'`` uses the mean reward of the S samples instead.
+
+Loss averaging (checked against byminji/SLTtrack, ``train_slt.py`` and the TransT/TrDiMP
+SLT actors): the official loss is ``(-A_r * log p(a_rt)).mean()`` over every (rollout,
+frame) term, i.e. L = -1/(R T) * sum_r A_r sum_t log p(a_rt), a mean over frames rather
+than the sum over t written in the paper. ``scst_loss(..., reduction='mean')`` (the
+default) reproduces it; ``reduction='sum'`` sums over frames and averages over rollouts
+(the paper's formula; T times larger, so it needs a T times smaller loss weight).
+The official loss weights on top of this mean are 15 (TransT), 4 (TrDiMP) and 1
+(SiamRPN++ and SiamAttn, ``TRAIN.CLS_WEIGHT``).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from slt_plugins.registry import register
+
+__all__ = ["iou_xywh", "average_overlap", "success_auc", "success_rate", "sr50", "sr75",
+           "SUCCESS_THRESHOLDS", "self_critical_advantage", "scst_loss", "SCSTLoss"]
+
+#: Overlap thresholds 0, 0.05, ..., 1 of the success plot (OTB/LaSOT convention).
+SUCCESS_THRESHOLDS = torch.linspace(0.0, 1.0, 21, dtype=torch.float64)
+
+
+def iou_xywh(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor) -> torch.Tensor:
+    """Element-wise IoU of boxes (..., 4) ``xywh`` in pixels -> (...); 0 where the union is empty."""
+    px1, py1 = pred_xywh[..., 0], pred_xywh[..., 1]
+    px2, py2 = px1 + pred_xywh[..., 2].clamp_min(0), py1 + pred_xywh[..., 3].clamp_min(0)
+    gx1, gy1 = gt_xywh[..., 0], gt_xywh[..., 1]
+    gx2, gy2 = gx1 + gt_xywh[..., 2].clamp_min(0), gy1 + gt_xywh[..., 3].clamp_min(0)
+    iw = (torch.minimum(px2, gx2) - torch.maximum(px1, gx1)).clamp_min(0)
+    ih = (torch.minimum(py2, gy2) - torch.maximum(py1, gy1)).clamp_min(0)
+    inter = iw * ih
+    union = (px2 - px1) * (py2 - py1) + (gx2 - gx1) * (gy2 - gy1) - inter
+    return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(inter))
+
+
+def _visible_mean(values: torch.Tensor, visible: Optional[torch.Tensor]) -> torch.Tensor:
+    """Mean of ``values`` (..., T) over the frames where ``visible`` (..., T) is True; 0 if none."""
+    if visible is None:
+        return values.mean(dim=-1)
+    vis = visible.to(device=values.device, dtype=values.dtype).expand_as(values)
+    count = vis.sum(dim=-1)
+    return (values * vis).sum(dim=-1) / count.clamp_min(1.0)
+
+
+@register("reward", "ao")
+def average_overlap(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
+                    visible: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Average overlap (AO): mean IoU over the visible frames of each rollout.
+
+    Args:
+        pred_xywh: (..., T, 4) predicted boxes, image pixels.
+        gt_xywh: (..., T, 4) ground truth, image pixels (broadcast against ``pred_xywh``).
+        visible: (..., T) bool; None counts every frame.
+
+    Returns:
+        (...) float rewards in [0, 1].
+    """
+    return _visible_mean(iou_xywh(pred_xywh, gt_xywh), visible)
+
+
+@register("reward", "auc")
+def success_auc(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
+                visible: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Area under the success curve: mean over thresholds 0:0.05:1 of the fraction of visible
+    frames whose IoU exceeds the threshold (``IoU > thr``). Shapes as :func:`average_overlap`."""
+    iou = iou_xywh(pred_xywh, gt_xywh)
+    thr = SUCCESS_THRESHOLDS.to(device=iou.device, dtype=iou.dtype)
+    success = (iou.unsqueeze(-2) > thr.unsqueeze(-1)).to(iou.dtype)  # (..., 21, T)
+    vis = None if visible is None else visible.unsqueeze(-2)
+    return _visible_mean(success, vis).mean(dim=-1)
+
+
+def success_rate(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
+                 visible: Optional[torch.Tensor] = None, threshold: float = 0.5) -> torch.Tensor:
+    """Fraction of visible frames with ``IoU > threshold``. Shapes as :func:`average_overlap`."""
+    iou = iou_xywh(pred_xywh, gt_xywh)
+    return _visible_mean((iou > threshold).to(iou.dtype), visible)
+
+
+@register("reward", "sr50")
+def sr50(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor, visible: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Success rate at IoU threshold 0.5."""
+    return success_rate(pred_xywh, gt_xywh, visible, threshold=0.5)
+
+
+@register("reward", "sr75")
+def sr75(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor, visible: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Success rate at IoU threshold 0.75."""
+    return success_rate(pred_xywh, gt_xywh, visible, threshold=0.75)
+
+
+def self_critical_advantage(r_sample: torch.Tensor, r_argmax: torch.Tensor,
+                            baseline: str = "argmax") -> torch.Tensor:
+    """Advantage of each sampled rollout over its episode's baseline.
+
+    Args:
+        r_sample: (k, S) rewards of S sampled rollouts of each of k episodes.
+        r_argmax: (k,) rewards of the argmax rollout of each episode.
+        baseline: 'argmax' (SLT: A = r_sample - r_argmax) or 'mean' (A = r_sample minus the
+            mean of the episode's S sample rewards; needs S >= 2 and ignores ``r_argmax``;
+            the gradient is (S-1)/S times an unbiased one).
+
+    Returns:
+        (k, S) advantages (no gradient).
+    """
+    r_sample = r_sample.detach()
+    if r_sample.dim() != 2:
+        raise ValueError(f"r_sample must be (k, S), got {tuple(r_sample.shape)}.")
+    if baseline == "argmax":
+        return r_sample - r_argmax.detach().to(r_sample).reshape(-1, 1)
+    if baseline == "mean":
+        if r_sample.shape[1] < 2:
+            raise ValueError("baseline='mean' needs at least 2 sampled rollouts per episode.")
+        return r_sample - r_sample.mean(dim=1, keepdim=True)
+    raise ValueError(f"baseline must be 'argmax' or 'mean', got {baseline!r}.")
+
+
+def scst_loss(log_probs: torch.Tensor, advantage: torch.Tensor, reduction: str = "mean",
+              mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Self-critical REINFORCE loss -A * sum_t log p(a_t), averaged over rollouts.
+
+    Args:
+        log_probs: (..., T) log p of the actions each rollout took, with gradients
+            (e.g. (k, S, T) or (R, T)).
+        advantage: (...) advantage per rollout; treated as a constant.
+        reduction: 'mean' (official SLT: mean over every rollout-frame term,
+            -1/(R T) sum_r A_r sum_t log p), 'sum' (sum over frames, mean over rollouts:
+            -1/R sum_r A_r sum_t log p) or 'none' ((...) per-rollout -A_r sum_t log p).
+        mask: optional (..., T) bool; frames where it is False contribute nothing and,
+            for 'mean', are not counted.
+
+    Returns:
+        A scalar (or (...) for 'none').
+    """
+    adv = advantage.detach().to(log_probs).unsqueeze(-1)
+    terms = -adv * log_probs
+    if mask is not None:
+        terms = terms * mask.to(terms)
+    if reduction == "none":
+        return terms.sum(dim=-1)
+    if reduction == "sum":
+        return terms.sum(dim=-1).mean()
+    if reduction == "mean":
+        if mask is None:
+            return terms.mean()
+        return terms.sum() / mask.to(terms).sum().clamp_min(1.0)
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+
+
+@register("loss", "scst")
+class SCSTLoss:
+    """Callable form of :func:`scst_loss` with a fixed reduction, for the ``loss`` registry."""
+
+    def __init__(self, reduction: str = "mean"):
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+        self.reduction = reduction
+
+    def __call__(self, log_probs: torch.Tensor, advantage: torch.Tensor,
+                 mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return scst_loss(log_probs, advantage, self.reduction, mask)
+
+    def __repr__(self) -> str:
+        return f"SCSTLoss(reduction={self.reduction!r})"

@@ -1,0 +1,1 @@
+"""Parameter sets of the test-double tracker."""
