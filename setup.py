@@ -8,7 +8,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["ltr", "ltr.*", "pytracking", "pytracking.*", "slt_plugins", "slt_plugins.*"]),
     include_package_data=True,
-    package_data={"ltr": ["data_specs/*.txt", "data_specs/*.json"], "pytracking": ["evaluation/data_specs/*.txt", "evaluation/data_specs/*.json"]},
+    package_data={"ltr": ["data_specs/*.txt", "data_specs/*.json", "admin/manifests/*.json"], "pytracking": ["evaluation/data_specs/*.txt", "evaluation/data_specs/*.json"]},
     install_requires=[
         "torch==2.14.1",
         "torchvision==0.29.1",
@@ -25,5 +25,7 @@ setup(
     entry_points={
         # Third-party trackers register SLT adapters here (see docs/slt.md).
         "slt_plugins.adapters": [],
+        # Third-party trackers for pytracking/run_tracker.py (see pytracking/tracker/__init__.py).
+        "pytracking.trackers": [],
     },
 )

@@ -45,8 +45,8 @@ def load_experiment(module: str, function: str) -> Callable:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="run_experiment.py",
-                                     description="Run the trackers of an experiment on its dataset.")
+    parser = argparse.ArgumentParser(prog="run_experiment.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("module", help="experiment module in pytracking/experiments/ (or a dotted module path)")
     parser.add_argument("function", help="function in that module returning (trackers, dataset)")
     add_common_arguments(parser)

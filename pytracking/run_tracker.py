@@ -93,7 +93,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run_tracker.py", description="Run a tracker on a dataset or sequence and write result files.")
+        prog="run_tracker.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tracker", help="tracker name, e.g. trdimp")
     parser.add_argument("param", help="parameter set, e.g. slt")
     parser.add_argument("dataset", help="dataset: lasot, got10k_val, got10k_test, trackingnet, otb, synthetic, "

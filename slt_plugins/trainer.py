@@ -64,4 +64,7 @@ class SLTTrainer(BaseTrainer):
         stats = dict(rollouts.stats)
         stats.update({k: float(v) for k, v in loss_out.stats.items()})
         stats["grad_norm"] = self.clip_and_step()
+        tracked = int(rollouts.visible.shape[1])
+        stats["frames_nograd"] = float(rollouts.pred_boxes_xywh.shape[0] * tracked)
+        stats["frames_grad"] = float(rollouts.records.num_rollouts * tracked)
         return all_reduce_mean(stats)

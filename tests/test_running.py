@@ -169,7 +169,7 @@ def test_registry_lookup_and_errors():
     with pytest.raises(UnknownTrackerError, match="Known: .*double"):
         resolve_tracker("no_such_tracker")
     with pytest.raises(UnknownParameterSetError, match=r"available: \['default', 'paced', 'slow'\]"):
-        Tracker("double", "nope").get_parameters()
+        Tracker("double", "nope", results_root="unused").get_parameters()
 
 
 def test_registry_accepts_a_parameter_mapping(sequences, tmp_path):
@@ -246,3 +246,12 @@ def test_run_experiment_cli(tmp_path):
     assert missing.returncode == 2 and "double_two_params" in missing.stderr
     missing = _run(["pytracking/run_experiment.py", "no_such_module", "f"], tmp_path)
     assert missing.returncode == 2 and "pytracking/experiments/no_such_module.py" in missing.stderr
+
+
+def test_project_experiments_are_discoverable():
+    from pytracking.run_experiment import load_experiment
+
+    for name in ("slt_vs_flt", "slt_vs_flt_got10k", "trdimp_slt_runs", "frame_interval_robustness", "synthetic_smoke"):
+        assert callable(load_experiment("myexperiments", name))
+    with pytest.raises(AttributeError, match="slt_vs_flt"):
+        load_experiment("myexperiments", "nope")

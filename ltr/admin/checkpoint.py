@@ -151,7 +151,7 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     except Exception as error:  # torch raises UnpicklingError / RuntimeError variants
         raise CheckpointError(
             f"Checkpoint '{path}' cannot be loaded safely ({type(error).__name__}: {str(error).splitlines()[0]}). "
-            f"If it is an official pytracking or pysot file, load it with ltr.admin.loading.load_network "
+            f"If it is an official pytracking or pysot file, load it with ltr.admin.loading.load_network_state "
             f"or inspect it with 'python -m ltr.admin.loading inspect {path}'.") from error
     if not isinstance(checkpoint, dict) or "net" not in checkpoint:
         raise CheckpointError(f"Checkpoint '{path}' is not a project checkpoint (no 'net' entry).")

@@ -126,6 +126,21 @@ def _decode_opencv(buffer: np.ndarray, name: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _discard_decompressor(decoder) -> None:
+    """Destroy the libjpeg-turbo handle of a failed decode instead of letting jpeg4py cache it.
+
+    jpeg4py returns every handle to a shared pool; a handle that has just failed on corrupt data
+    can be left in a broken state, and reusing it later yields empty images or crashes.
+    """
+    handle = getattr(decoder, "decompressor", None)
+    decoder.decompressor = None
+    if handle is not None:
+        try:
+            handle.release()
+        except Exception:
+            pass
+
+
 def decode_image_bytes(data: Union[bytes, bytearray, memoryview, np.ndarray], name: str,
                        backend: Optional[str] = None) -> np.ndarray:
     """Decode an encoded image held in memory (e.g. an LMDB value) to ``H x W x 3`` uint8 RGB.
@@ -142,9 +157,13 @@ def decode_image_bytes(data: Union[bytes, bytearray, memoryview, np.ndarray], na
         raise ImageReadError(name, "the data is empty (0 bytes)")
     is_jpeg = buffer.size >= 2 and buffer[0] == 0xFF and buffer[1] == 0xD8
     if is_jpeg and resolve_backend(backend) == "jpeg4py":
+        decoder = _jpeg4py_module.JPEG(buffer)
         try:
-            image = _jpeg4py_module.JPEG(buffer).decode()
+            image = decoder.decode()
+            if image.size == 0:
+                raise RuntimeError("jpeg4py decoded an empty image")
         except Exception as exc:
+            _discard_decompressor(decoder)
             # libjpeg-turbo refuses a few legal files (e.g. CMYK); OpenCV decides whether the
             # data is really broken, and the jpeg4py reason is kept for the error message.
             try:

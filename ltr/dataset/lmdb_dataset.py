@@ -174,6 +174,32 @@ def pack_dataset(dataset: BaseVideoDataset, out_path: Union[str, os.PathLike],
     return out_path
 
 
+#: realpath -> (pid, file identity, environment). py-lmdb allows one environment per file and
+#: process, and a forked DataLoader worker must not use its parent's; datasets on one file share it.
+_ENVIRONMENTS: Dict[str, tuple] = {}
+
+
+def _environment(path: Path):
+    """The read-only LMDB environment of ``path`` for this process (opened on first use)."""
+    import lmdb
+
+    key = os.path.realpath(path)
+    stat = os.stat(os.path.join(key, "data.mdb"))
+    identity = (stat.st_dev, stat.st_ino)
+    entry = _ENVIRONMENTS.pop(key, None)
+    if entry is not None:
+        pid, old_identity, env = entry
+        if pid == os.getpid() and old_identity == identity:
+            _ENVIRONMENTS[key] = entry
+            return env
+        # Inherited through fork (closing only unmaps this process's copy; the parent's handle
+        # is unaffected) or the file was re-packed in place: start afresh.
+        env.close()
+    env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False, max_readers=256, subdir=True)
+    _ENVIRONMENTS[key] = (os.getpid(), identity, env)
+    return env
+
+
 def _as_decoder(image_loader) -> Callable[[bytes, str], np.ndarray]:
     """A bytes decoder for an LMDB dataset; path loaders of this package map to their decoder."""
     if image_loader is None or image_loader is _loaders.imread_rgb:
@@ -200,6 +226,8 @@ class LmdbDataset(BaseVideoDataset):
 
     _label = "LMDB dataset"
     _field = "lmdb_dir"
+    #: decoded per-sequence records kept per process (sampling revisits sequences often)
+    record_cache_size = 64
 
     def __init__(self, lmdb_path: Optional[Union[str, os.PathLike]], image_loader=None,
                  sequences: Union[None, Sequence[str], Callable[[List[str]], List[str]]] = None,
@@ -208,8 +236,7 @@ class LmdbDataset(BaseVideoDataset):
         if not (path / "data.mdb").is_file():
             raise layout_error(self._label, path, self._field, _EXPECTED, "has no data.mdb")
         self._path = path
-        self._env = None
-        self._env_pid = None
+        self._records: "OrderedDict[int, dict]" = OrderedDict()
         header = self._read_header()
         super().__init__(header["dataset"] + "_lmdb", str(path), _as_decoder(image_loader))
         self._header = header
@@ -231,18 +258,12 @@ class LmdbDataset(BaseVideoDataset):
         self.sequence_list = [all_names[k] for k in self._keys]
         self.class_list = sorted({c for c in (header["classes"][k] for k in self._keys) if c is not None})
 
-    # ---- LMDB access (one environment per process: LMDB handles must not cross a fork) ----
+    # ---- LMDB access ---------------------------------------------------------------------
     def _open(self):
-        import lmdb
-
-        if self._env is None or self._env_pid != os.getpid():
-            try:
-                self._env = lmdb.open(str(self._path), readonly=True, lock=False, readahead=False,
-                                      meminit=False, max_readers=256, subdir=True)
-            except lmdb.Error as exc:
-                raise layout_error(self._label, self._path, self._field, _EXPECTED, f"cannot be opened ({exc})") from exc
-            self._env_pid = os.getpid()
-        return self._env
+        try:
+            return _environment(self._path)
+        except Exception as exc:  # lmdb.Error and OS errors
+            raise layout_error(self._label, self._path, self._field, _EXPECTED, f"cannot be opened ({exc})") from exc
 
     def _get(self, key: str) -> bytes:
         with self._open().begin(buffers=False) as txn:
@@ -261,11 +282,6 @@ class LmdbDataset(BaseVideoDataset):
             raise layout_error(self._label, self._path, self._field, _EXPECTED,
                                f"has format {header.get('format')!r}, expected {LMDB_FORMAT!r}")
         return header
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_env"] = None  # reopened lazily in the receiving process
-        return state
 
     # ---- dataset interface ------------------------------------------------------------
     def get_name(self) -> str:
@@ -296,15 +312,32 @@ class LmdbDataset(BaseVideoDataset):
     def get_sequences_in_class(self, class_name: str) -> List[int]:
         return [i for i, k in enumerate(self._keys) if self._header["classes"][k] == class_name]
 
+    def _cached_record(self, seq_id: int) -> dict:
+        """Decoded info, meta and frame keys of a sequence (kept for the last few sequences)."""
+        record = self._records.get(seq_id)
+        if record is None:
+            k = self._keys[seq_id]
+            record = {
+                "info": _decode_info(self._get(f"seq/{k}/info")),
+                "meta": json.loads(self._get(f"seq/{k}/meta"), object_pairs_hook=OrderedDict),
+                "frames": json.loads(self._get(f"seq/{k}/frames")),
+            }
+            self._records[seq_id] = record
+            while len(self._records) > self.record_cache_size:
+                self._records.popitem(last=False)
+        else:
+            self._records.move_to_end(seq_id)
+        return record
+
     def get_sequence_info(self, seq_id: int) -> Dict[str, torch.Tensor]:
-        return _decode_info(self._get(f"seq/{self._keys[seq_id]}/info"))
+        return {key: value.clone() for key, value in self._cached_record(seq_id)["info"].items()}
 
     def get_sequence_meta(self, seq_id: int) -> "OrderedDict[str, Optional[str]]":
-        return json.loads(self._get(f"seq/{self._keys[seq_id]}/meta"), object_pairs_hook=OrderedDict)
+        return OrderedDict(self._cached_record(seq_id)["meta"])
 
     def get_frame_key(self, seq_id: int, frame_id: int) -> str:
         """LMDB key of the image of one frame."""
-        return json.loads(self._get(f"seq/{self._keys[seq_id]}/frames"))[frame_id]
+        return self._cached_record(seq_id)["frames"][frame_id]
 
     def get_frame_mask(self, seq_id: int, frame_id: int) -> np.ndarray:
         key = f"seq/{self._keys[seq_id]}/mask/{frame_id}"
@@ -315,11 +348,10 @@ class LmdbDataset(BaseVideoDataset):
 
     def get_frames(self, seq_id: int, frame_ids: Sequence[int], anno: Optional[Dict[str, torch.Tensor]] = None):
         frame_ids = [int(f) for f in frame_ids]
-        k = self._keys[seq_id]
         if anno is None:
             anno = self.get_sequence_info(seq_id)
         check_frame_ids(self.name, self.sequence_list[seq_id], frame_ids, len(anno["bbox"]))
-        keys = json.loads(self._get(f"seq/{k}/frames"))
+        keys = self._cached_record(seq_id)["frames"]
         decoded: Dict[str, np.ndarray] = {}
         frames = []
         for f in frame_ids:

@@ -593,12 +593,9 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
     candidates = [k for k in range(1, len(times)) if lo_t <= times[k] < n]
     num_ov = min(int(rng.poisson(cfg.out_of_view_rate * n / 50.0)), max(1, n // 30), len(candidates))
     inserts = []
+    # prefer waypoints already close to a border so the exit is not a sudden dash
+    candidates.sort(key=lambda k: min(points[k, 0], W - points[k, 0], points[k, 1], H - points[k, 1]))
     for _ in range(num_ov):
-        # prefer waypoints already close to a border so the exit is not a sudden dash
-        def border_dist(k: int) -> float:
-            x, y = points[k]
-            return min(x, W - x, y, H - y)
-        candidates.sort(key=border_dist)
         k = candidates.pop(int(rng.integers(min(2, len(candidates)))))
         t = int(times[k])
         x, y = points[k]
@@ -657,37 +654,20 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
     occ_times = _event_times(rng, cfg.occlusion_rate, n, max(5, int(0.15 * n)), n - 1, 10, max(1, n // 24))
     for j, tc in enumerate(occ_times):
         full = int(rng.integers(cfg.occlusion_length[0], cfg.occlusion_length[1] + 1))
-        win = np.arange(max(0, tc - (full - 1) // 2), min(n, tc + full // 2 + 1))  # `full` frames around tc
-        vt = (centre[min(tc + 1, n - 1)] - centre[max(tc - 1, 0)]) / 2.0
-        u_rel = max(2.0, speed_px * rng.uniform(1.0, 2.5))
-        ang = rng.uniform(0, 2 * math.pi)
         bar = rng.uniform() < 0.5
-        # a bar is a pole (moving along x) or a beam (moving along y) spanning the image
-        axis = 0 if abs(math.cos(ang)) >= abs(math.sin(ang)) else 1
-        if bar:
-            vr = np.zeros(2)
-            vr[axis] = u_rel * (1.0 if rng.uniform() < 0.5 else -1.0)
-            vo = np.zeros(2)
-            vo[axis] = vt[axis] + vr[axis]
-        else:
-            vr = u_rel * np.array([math.cos(ang), math.sin(ang)])
-            vo = vt + vr
-        oc = centre[tc][None, :] + vo[None, :] * (np.arange(n) - tc)[:, None]
-        # size the occluder so the target's extent stays inside it over the whole window
-        rel = centre[win] - oc[win]
-        ow = 2 * np.max(np.abs(rel[:, 0]) + 0.53 * tw[win]) + 1
-        oh = 2 * np.max(np.abs(rel[:, 1]) + 0.53 * th[win]) + 1
-        if bar and axis == 0:
-            oh = 3.0 * H
-            oc[:, 1] = H / 2.0
-        elif bar:
-            ow = 3.0 * W
-            oc[:, 0] = W / 2.0
-        if min(ow, oh) > 0.8 * s:  # a target too erratic in this window: skip rather than wall it off
-            continue
+        ang = rng.uniform(0, 2 * math.pi)
+        u_rel = max(2.0, speed_px * rng.uniform(1.0, 2.5))
         tex = sample_texture_spec(rng, texture_set, saturation=0.45, contrast=0.8)
-        layers.append(_Layer("occluder", oc[:, 0], oc[:, 1], np.full(n, ow), np.full(n, oh), 8.0, tex,
-                             depth=30 + j, rim=0.15))
+        for _ in range(3):
+            # a target that speeds up along with the occluder would stay hidden far longer than
+            # planned; pass faster then, and give up after a few tries
+            occluder = _make_occluder(target, tc, full, u_rel, ang, bar, (H, W), tex, 30 + j)
+            if occluder is None:
+                break
+            if _hidden_run(target, occluder, tc) <= cfg.occlusion_length[1] + 2:
+                layers.append(occluder)
+                break
+            u_rel *= 2.0
 
     # ---- camera, background, clutter, photometric jitter ----
     camera_moves = rng.uniform() < cfg.camera_motion_prob
@@ -730,6 +710,58 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
         video = SyntheticVideo(seed, dataclasses.replace(cfg, texture_set=texture_set), fixed, clutter,
                                background, camera, gain, noise_offsets, canvas_size)
     return video
+
+
+def _make_occluder(target: _Layer, tc: int, full: int, u_rel: float, ang: float, bar: bool,
+                   image_size: Tuple[int, int], texture: TextureSpec, depth: int) -> Optional[_Layer]:
+    """An occluder that passes the target at frame ``tc`` and covers it fully for about ``full`` frames.
+
+    It moves at constant velocity: the target's velocity at ``tc`` plus ``u_rel`` pixels per frame
+    in direction ``ang``. A bar is a pole (moving along x) or a beam (moving along y) spanning the
+    image. Returns None when the target moves too erratically to be covered by a sensible shape.
+    """
+    H, W = image_size
+    n = len(target.cx)
+    centre = np.stack([target.cx, target.cy], axis=1)
+    win = np.arange(max(0, tc - (full - 1) // 2), min(n, tc + full // 2 + 1))  # `full` frames around tc
+    vt = (centre[min(tc + 1, n - 1)] - centre[max(tc - 1, 0)]) / 2.0
+    axis = 0 if abs(math.cos(ang)) >= abs(math.sin(ang)) else 1
+    if bar:
+        vo = np.zeros(2)
+        direction = (math.cos(ang), math.sin(ang))[axis]  # the dominant component of the direction
+        vo[axis] = vt[axis] + u_rel * math.copysign(1.0, direction)
+    else:
+        vo = vt + u_rel * np.array([math.cos(ang), math.sin(ang)])
+    oc = centre[tc][None, :] + vo[None, :] * (np.arange(n) - tc)[:, None]
+    # size the occluder so the target's extent stays inside it over the whole window
+    rel = centre[win] - oc[win]
+    ow = 2 * np.max(np.abs(rel[:, 0]) + 0.53 * target.w[win]) + 1
+    oh = 2 * np.max(np.abs(rel[:, 1]) + 0.53 * target.h[win]) + 1
+    if bar and axis == 0:
+        oh = 3.0 * H
+        oc[:, 1] = H / 2.0
+    elif bar:
+        ow = 3.0 * W
+        oc[:, 0] = W / 2.0
+    if min(ow, oh) > 0.8 * min(H, W):
+        return None
+    return _Layer("occluder", oc[:, 0], oc[:, 1], np.full(n, ow), np.full(n, oh), 8.0, texture, depth, rim=0.15)
+
+
+def _hidden_run(target: _Layer, occluder: _Layer, tc: int) -> int:
+    """Length of the run of frames around ``tc`` in which ``occluder`` hides (nearly) all of the target."""
+    pts = _shape_points(target.exponent, grid=8)
+    px = target.cx[:, None] + pts[None, :, 0] * target.w[:, None] / 2
+    py = target.cy[:, None] + pts[None, :, 1] * target.h[:, None] / 2
+    hidden = _inside(px, py, occluder).mean(axis=1) >= 1.0 - VISIBLE_MIN
+    if not hidden[tc]:
+        return 0
+    lo, hi = tc, tc
+    while lo > 0 and hidden[lo - 1]:
+        lo -= 1
+    while hi < len(hidden) - 1 and hidden[hi + 1]:
+        hi += 1
+    return hi - lo + 1
 
 
 def _overlaps_early(layer: _Layer, target: _Layer, frames: int = 2) -> bool:

@@ -109,12 +109,20 @@ class BaseTrainer:
                                            drop_last=True, persistent_workers=False)
 
     def train(self, max_epochs: int, time_budget_s: Optional[float] = None,
-              max_iterations: Optional[int] = None) -> Dict[str, Any]:
+              max_iterations: Optional[int] = None,
+              lr_schedule: Optional[Callable[[float], float]] = None,
+              progress_hook: Optional[Callable[[float, int], None]] = None) -> Dict[str, Any]:
         """Train until ``max_epochs`` are done, the time budget is spent or ``max_iterations`` reached.
 
+        Args:
+            lr_schedule: optional ``progress -> factor`` applied to the learning rates this call
+                starts with; progress in [0, 1] is the spent share of the time budget (or of
+                ``max_iterations``). Lets budgeted runs anneal by wall time.
+            progress_hook: called after every step with (seconds spent, iterations done) in this call.
         Returns a summary with the number of iterations and seconds spent in this call.
         """
         start_time = time.perf_counter()
+        base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         iterations_this_call = 0
         stop = False
         while self.epoch < max_epochs and not stop:
@@ -124,6 +132,14 @@ class BaseTrainer:
             self.on_epoch_start()
             tic = time.perf_counter()
             for batch in self._loader(self.iteration_in_epoch):
+                if lr_schedule is not None:
+                    if time_budget_s is not None:
+                        progress = (time.perf_counter() - start_time) / time_budget_s
+                    else:
+                        progress = iterations_this_call / max(max_iterations or 1, 1)
+                    factor = lr_schedule(min(max(progress, 0.0), 1.0))
+                    for group, base in zip(self.optimizer.param_groups, base_lrs):
+                        group["lr"] = base * factor
                 step_stats = self.train_step(batch)
                 self.iteration_in_epoch += 1
                 self.total_iterations += 1
@@ -141,6 +157,8 @@ class BaseTrainer:
                 if self.checkpoint_every and self.total_iterations % self.checkpoint_every == 0:
                     self.save_checkpoint()
                 elapsed = time.perf_counter() - start_time
+                if progress_hook is not None:
+                    progress_hook(elapsed, iterations_this_call)
                 if (time_budget_s is not None and elapsed >= time_budget_s) or \
                         (max_iterations is not None and iterations_this_call >= max_iterations):
                     stop = True

@@ -233,6 +233,54 @@ def write_got10k_layout(root: Union[str, Path], split: str = "test", num_videos:
     return split_dir
 
 
+def _preview_frames(video: SyntheticVideo, count: int) -> List[int]:
+    """Frames worth showing: the first, the run-up to and the middle of a full occlusion, an exit."""
+    n = video.num_frames
+    picks = {0}
+    hidden = np.flatnonzero(video.frame_attributes["full_occlusion"])
+    if len(hidden):
+        picks.update({int(hidden[0]), max(int(hidden[0]) - 2, 1)})
+    out = np.flatnonzero(video.frame_attributes["out_of_view"])
+    if len(out):
+        picks.add(int(out[len(out) // 2]))
+    for i in np.linspace(0, n - 1, count).round().astype(int):
+        if len(picks) >= count:
+            break
+        picks.add(int(i))
+    return sorted(picks)[:count]
+
+
+def render_preview(videos: Sequence[SyntheticVideo], frames_per_row: int = 5, zoom: int = 2,
+                   labels: Optional[Sequence[str]] = None) -> np.ndarray:
+    """An RGB uint8 contact sheet: one row per video, boxes drawn (green visible, red absent).
+
+    Each tile is labelled with the frame number and the cover level (0..8).
+    """
+    rows = []
+    for r, video in enumerate(videos):
+        tiles = []
+        for i in _preview_frames(video, frames_per_row):
+            tile = cv2.resize(video.render_frame(i), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+            x, y, w, h = (video.boxes[i] * zoom).tolist()
+            colour = (40, 230, 40) if video.visible[i] else (240, 40, 40)
+            cv2.rectangle(tile, (int(round(x)), int(round(y))), (int(round(x + w)) - 1, int(round(y + h)) - 1),
+                          colour, 1)
+            lines = [f"frame {i + 1}  cover {video.cover[i]}"]
+            if labels and not tiles:
+                lines.append(labels[r])
+            for k, text in enumerate(lines):
+                (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
+                y = 12 + 13 * k
+                # dark label background keeps the text readable on any texture
+                tile[y - th - 2:y + base, 1:tw + 5] //= 3
+                cv2.putText(tile, text, (3, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(tile)
+            tiles.append(np.full((tile.shape[0], 2, 3), 255, np.uint8))
+        rows.append(np.concatenate(tiles[:-1], axis=1))
+        rows.append(np.full((2, rows[-1].shape[1], 3), 255, np.uint8))
+    return np.concatenate(rows[:-1], axis=0)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry; returns the exit status."""
     parser = argparse.ArgumentParser(description="Write synthetic tracking videos in GOT-10k layout.")
@@ -245,6 +293,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--preview", metavar="PNG", default=None,
+                        help="instead of writing the dataset, save a contact sheet of the first videos to PNG")
     args = parser.parse_args(argv)
     root = args.root
     if root is None:
@@ -253,6 +303,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = SyntheticConfig()
     if args.image_size is not None:
         config = dataclasses.replace(config, image_size=tuple(args.image_size))
+    if args.preview:
+        config = dataclasses.replace(config, texture_set=config.texture_set or default_texture_set(args.split))
+        if args.frames is not None:
+            config = dataclasses.replace(config, num_frames=args.frames)
+        videos = [generate_video(video_seed(args.split, args.seed, i), config) for i in range(args.num_videos)]
+        sheet = render_preview(videos, labels=[sequence_name(args.split, i) for i in range(args.num_videos)])
+        Path(args.preview).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(args.preview), sheet[..., ::-1], [int(cv2.IMWRITE_PNG_COMPRESSION), 9]):
+            print(f"error: could not write {args.preview}", file=sys.stderr)
+            return 1
+        print(args.preview)
+        return 0
     try:
         path = write_got10k_layout(root, args.split, args.num_videos, args.frames, args.seed, config,
                                    quiet=args.quiet, jpeg_quality=args.jpeg_quality)

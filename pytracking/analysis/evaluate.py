@@ -26,6 +26,10 @@ class EvaluationError(ValueError):
     """The inputs cannot be evaluated (withheld ground truth, unknown image size, ...)."""
 
 
+class ImageSizeUnknownError(EvaluationError):
+    """The GOT-10k protocol needs a sequence's image size, and neither meta data nor the frame has it."""
+
+
 @dataclasses.dataclass
 class TrackerEvaluation:
     """Scores of one tracker on one sequence list.
@@ -74,7 +78,7 @@ class TrackerEvaluation:
 def _image_wh(seq) -> Tuple[float, float]:
     size = seq.get_image_size() if hasattr(seq, "get_image_size") else seq.image_size
     if size is None:
-        raise EvaluationError(
+        raise ImageSizeUnknownError(
             f"sequence {seq.name}: the GOT-10k protocol clips boxes to the image but the image size is unknown "
             f"(no 'resolution' in meta_info.ini and the first frame {seq.frames[0] if seq.frames else '?'} "
             f"cannot be read). Provide the frames or the meta file.")

@@ -2,20 +2,21 @@
 
 All boxes are ``xywh`` in pixels (top-left x, y, width, height), one row per frame.
 Every protocol function takes per-sequence lists of predictions and ground truth, concatenates
-them into flat arrays and computes per-frame errors in one pass; per-sequence curves come from
-one ``searchsorted`` + ``bincount`` per curve instead of a loop over thresholds or frames.
+them (in blocks of about 32k frames) into flat arrays and computes per-frame errors with array
+operations; per-sequence curves come from one ``searchsorted`` + ``bincount`` per curve instead
+of a loop over thresholds or frames.
 
 Protocols
 ---------
 ``pytracking`` (pytracking's ``extract_results``; AUC / Precision / NormPrecision):
     * frame 0's prediction is replaced by the ground truth;
     * a prediction with zero width or height (negative ones are treated as zero here) is
-      replaced by the previous frame's (already replaced) prediction, unless that frame's ground
-      truth has a NaN; frame 0's *original* prediction is what frame 1 inherits;
+      replaced by the previous frame's (already replaced) prediction; frame 0's *original*
+      prediction is what frame 1 inherits (NaN ground truth is an error here, as in pytracking);
     * ground truth is valid when w > 0 and h > 0 (and, where given, the target is visible);
     * IoU with the inclusive pixel convention (x2 = x + w - 1, intersection side + 1, union from
-      w*h); centre = xy + (wh - 1) / 2; normalised centre error divides both centres by the
-      ground-truth wh;
+      w*h) -- the +1 and -1 cancel, so this is the same IoU as with x2 = x + w; centre =
+      xy + (wh - 1) / 2; normalised centre error divides both centres by the ground-truth wh;
     * invalid frames: IoU -1 (never a success), centre error inf (never), normalised centre
       error -1 (always a success!) except on LaSOT, where invisible frames get inf for both
       centre errors;
@@ -35,8 +36,8 @@ Protocols
     * predictions are used as written (frame 0 included, no replacement);
     * on LaSOT frames with an invisible target are dropped but still counted in the divisor;
     * IoU with x2 = x + w (no eps), -1 where the ground truth has w <= 0 or h <= 0;
-    * centre = xy + (wh - 1) / 2; the error counts as 0-distance-success (-1) when a ground-truth
-      centre coordinate is <= 0;
+    * centre = xy + (wh - 1) / 2; the error is set to -1 (a hit at every threshold) when a
+      ground-truth centre coordinate is <= 0;
     * per-sequence curves (21 IoU thresholds, 0..50 px, 0..0.5 normalised) averaged over sequences.
 
 ``frame_interval`` I > 1 evaluates frames 0, I, 2I, ... only; predictions may then hold either

@@ -8,14 +8,17 @@ from pytracking.analysis.evaluate import TrackerEvaluation
 
 #: One line per protocol: what it does differently (printed under the --all-protocols table).
 PROTOCOL_LEGEND = {
-    "pytracking": ("frame 1 := ground truth; zero-size box -> previous box; IoU with x2 = x+w-1 (+1 px); "
-                   "GT valid if w,h > 0 (LaSOT: and visible); 21 IoU thresholds; per-sequence curves averaged; "
-                   "divided by valid frames (LaSOT: by all frames)"),
+    "pytracking": ("frame 1 := ground truth; zero-size box -> previous box; GT valid if w,h > 0 (LaSOT: and "
+                   "visible); invalid frames fail IoU and precision but pass normalised precision (not on LaSOT); "
+                   "divided by valid frames (LaSOT: by all frames); 21 IoU thresholds (max AUC 95.2); "
+                   "per-sequence curves averaged"),
     "GOT-10k toolkit": ("frame 1 skipped; frames with cover == 0 dropped (where labelled); both boxes clipped "
-                        "to the image; IoU with x2 = x+w and +eps; IoUs of all frames pooled (frame-weighted)"),
+                        "to the image; IoUs of all frames pooled (long sequences weigh more); AO = mean IoU"),
     "pysot toolkit": ("predictions as written (frame 1 included); LaSOT invisible frames dropped but kept in the "
-                      "divisor; IoU with x2 = x+w; precision counts frames whose GT centre has a coordinate <= 0; "
+                      "divisor; precision counts frames whose GT centre has a coordinate <= 0 as hits; "
                       "21 IoU thresholds; per-sequence curves averaged"),
+    "all": ("IoU is the same formula everywhere (x2 = x+w-1 with +1 sides equals x2 = x+w), and centres are "
+            "xy + (wh-1)/2 everywhere; the numbers differ by frames, clipping, divisors and pooling"),
 }
 
 
@@ -57,8 +60,8 @@ def all_protocols_table(results: SequenceT[TrackerEvaluation]) -> str:
     """One row per tracker, the three protocols' columns side by side, with a legend of what differs."""
     protocol_row = ["", "pytracking", "pytracking", "pytracking", "GOT-10k toolkit", "GOT-10k toolkit",
                     "GOT-10k toolkit", "pysot toolkit", "pysot toolkit", "pysot toolkit", ""]
-    differs_row = ["", "1st=GT,+1px", "inf if invalid", "-1 if invalid", "skip 1st,clip", "cover>0 only",
-                   "frame-pooled", "raw 1st,no +1", "GTctr<=0 ok", "wh+1e-16", ""]
+    differs_row = ["", "1st=GT,per-seq", "/valid frames", "invalid GT=hit", "skip 1st,clip", "cover>0 only",
+                   "frame-pooled", "raw 1st,per-seq", "GTctr<=0=hit", "/all frames", ""]
     metric_row = ["Tracker", "AUC", "Prec@20", "NPrec@0.2", "AO", "SR50", "SR75", "AUC", "Prec@20", "NPrec@0.2",
                   "Seqs"]
     rows = []

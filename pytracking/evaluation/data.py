@@ -78,6 +78,9 @@ class Sequence:
 
 def read_image_size(path) -> Optional[Tuple[int, int]]:
     """(H, W) of an image file from its header, without decoding the pixels; None if unreadable."""
+    import os
+    if not os.path.isfile(path):
+        return None
     try:
         from PIL import Image  # header-only read; pixels are decoded lazily and never here
         with Image.open(path) as image:

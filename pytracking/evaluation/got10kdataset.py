@@ -84,7 +84,8 @@ def load_got10k_layout_sequence(seq_dir: Path, name: str, dataset: str,
         raise DatasetPathError(f"{dataset}: {anno_file} is empty.")
     num_frames = len(gt) if len(gt) > 1 else _count_jpgs(seq_dir)
     num_frames = max(num_frames, 1)
-    frames = [str(seq_dir / f"{i:08d}.jpg") for i in range(1, num_frames + 1)]
+    prefix = os.path.join(str(seq_dir), "")
+    frames = [f"{prefix}{i:08d}.jpg" for i in range(1, num_frames + 1)]
 
     def optional_label(file_name: str) -> Optional[np.ndarray]:
         path = seq_dir / file_name

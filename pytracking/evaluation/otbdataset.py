@@ -12,6 +12,7 @@ omit) is shipped as ``data_specs/otb100.json``.
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from typing import Dict, Iterable, List, Optional
 
@@ -56,7 +57,8 @@ class OTBDataset(BaseDataset):
         init_omit = int(info.get("initOmit", 0))
         first, last = int(info["startFrame"]) + init_omit, int(info["endFrame"])
         nz, ext = int(info["nz"]), info["ext"]
-        frames = [str(self.root / info["path"] / f"{i:0{nz}d}.{ext}") for i in range(first, last + 1)]
+        prefix = os.path.join(str(self.root), info["path"], "")
+        frames = [f"{prefix}{i:0{nz}d}.{ext}" for i in range(first, last + 1)]
         gt = read_boxes(self.root / info["anno_path"], allow_nonfinite=True)[init_omit:]
         return Sequence(info["name"], frames, "otb", gt, object_class=info.get("object_class"))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import pkgutil
 import types
 from importlib import metadata
@@ -147,8 +148,21 @@ def list_trackers() -> List[str]:
     """Names of registered, installed (entry point) and built-in trackers, without importing them."""
     names = set(_REGISTRY)
     names.update(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
-    names.update(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg and not m.name.startswith("_"))
+    for module in pkgutil.iter_modules(__path__):
+        if module.ispkg and not module.name.startswith("_") and _defines_tracker(module.name):
+            names.add(module.name)
     return sorted(names)
+
+
+def _defines_tracker(package: str) -> bool:
+    # Read the package's __init__.py as text: shared helper packages (no get_tracker_class) are not
+    # trackers, and importing every tracker (and torch) just to list names would be slow.
+    init_file = os.path.join(os.path.dirname(__file__), package, "__init__.py")
+    try:
+        with open(init_file, encoding="utf-8") as f:
+            return "get_tracker_class" in f.read()
+    except OSError:
+        return False
 
 
 __all__ = ["BaseTracker", "TrackerEntry", "UnknownTrackerError", "register_tracker", "unregister_tracker",

@@ -1,0 +1,305 @@
+"""The main job: frame-level vs sequence-level training of a tiny tracker on synthetic videos.
+
+    python benchmarks/slt_vs_flt.py --tracker siamrpnpp [--seeds 0 1 2] [--out DIR] [--ablation]
+
+Steps (each cached where it can be, so reruns are cheap):
+ 1. write the held-out synthetic test split in GOT-10k layout (``<out>/data/test``);
+ 2. frame-level train the tiny tracker from scratch for ``--flt-iterations`` (the FLT start,
+    ``checkpoints/flt_start.pth``; reused when it exists with the same recipe);
+ 3. from that checkpoint, run the arms one after the other, each with the same wall-time budget
+    on the same threads: (a) more FLT, (b) SLT; ``--ablation`` adds the paper's Table 5 arms
+    (+SS: sequence-level sampling with the box loss only, +SS+SO: SCST on, +SS+SO+SA: frame-interval
+    augmentation on, which is the full SLT arm);
+ 4. track the held-out test split with each checkpoint through the real evaluation code
+    (pytracking.evaluation.running + pytracking.analysis) and print AO / SR50 / SR75 / AUC.
+
+Outputs under ``--out``: ``checkpoints/<arm>.pth`` (project format), ``results/<arm>/`` result
+files, ``results.json`` and ``success_plot.png``; with several seeds, one ``seed<S>/`` folder each
+and the paired summary in ``results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import importlib
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ltr.admin.settings import Settings
+
+#: Arm name -> (kind, overrides of the SLT setting); 'flt' arms use the FLT setting.
+ARMS: Dict[str, Dict[str, Any]] = {
+    "flt_more": {"kind": "flt"},
+    "slt": {"kind": "slt"},                                           # +SS+SO+SA
+    "ss": {"kind": "slt", "scst_weight": 0.0, "interval_prob": 0.0},  # +SS
+    "ss_so": {"kind": "slt", "interval_prob": 0.0},                   # +SS+SO
+}
+ARM_LABELS = {"flt_start": "FLT start", "flt_more": "FLT-continue", "ss": "+SS", "ss_so": "+SS+SO",
+              "slt": "SLT (+SS+SO+SA)", "flt_equal_frames": "FLT-continue, equal frames with grad"}
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"python {platform.python_version()}")
+
+
+def make_settings(args, project: str, workdir: Path, seed: int, checkpoint: Optional[str]) -> Settings:
+    settings = Settings()
+    settings.env.checkpoints_dir = str(workdir / "train")
+    settings.module_name, settings.script_name = args.tracker, project
+    settings.project_path = project
+    settings.seed = seed
+    settings.device = "cpu"
+    settings.checkpoint = checkpoint
+    settings.resume = False
+    return settings
+
+
+def setting_module(tracker: str, name: str):
+    try:
+        return importlib.import_module(f"ltr.train_settings.{tracker}.{name}")
+    except ModuleNotFoundError as error:
+        raise SystemExit(f"Tracker '{tracker}' has no '{name}' training setting "
+                         f"(ltr/train_settings/{tracker}/{name}.py): {error}")
+
+
+def cosine(final_factor: float):
+    return lambda p: final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def train_with_bar(trainer, desc: str, time_budget_s: Optional[float] = None, max_iterations: Optional[int] = None,
+                   lr_schedule=None) -> Dict[str, Any]:
+    total = time_budget_s if time_budget_s is not None else max_iterations
+    unit = "s" if time_budget_s is not None else "it"
+    bar = tqdm(total=round(total), desc=desc, unit=unit, leave=False, dynamic_ncols=True)
+    state = {"shown": 0}
+
+    def hook(elapsed: float, iterations: int) -> None:
+        value = elapsed if time_budget_s is not None else iterations
+        step = int(min(value, total)) - state["shown"]
+        if step > 0:
+            bar.update(step)
+            state["shown"] += step
+        if iterations % 10 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in trainer.stats.averages().items()
+                             if k in ("Loss/total", "reward/argmax", "reward/sample")})
+
+    summary = trainer.train(10 ** 6, time_budget_s=time_budget_s, max_iterations=max_iterations,
+                            lr_schedule=lr_schedule, progress_hook=hook)
+    bar.close()
+    return summary
+
+
+def export_checkpoint(trainer, path: Path) -> None:
+    trainer.save_checkpoint()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(trainer.checkpoint_dir / "latest.pth", path)
+
+
+def ensure_test_data(args, data_root: Path) -> None:
+    from ltr.util_scripts.make_synthetic import write_got10k_layout
+    from ltr.dataset.synthetic import SyntheticConfig
+    write_got10k_layout(data_root, "test", num_videos=args.test_videos, frames=args.test_frames,
+                        seed=args.data_seed, config=SyntheticConfig(num_frames=args.test_frames), quiet=True)
+
+
+def evaluate(args, checkpoint: Path, results_dir: Path, label: str, sequences) -> Dict[str, Any]:
+    from pytracking.analysis.evaluate import evaluate_tracker
+    from pytracking.analysis.results_io import load_tracker_results
+    from pytracking.evaluation.running import run_dataset
+    from pytracking.evaluation.tracker import Tracker
+
+    stamp = results_dir / ".checkpoint_mtime"
+    key = str(os.path.getmtime(checkpoint))
+    if results_dir.exists() and (not stamp.exists() or stamp.read_text() != key):
+        shutil.rmtree(results_dir)  # results of an older checkpoint
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key)
+    tracker = Tracker(args.tracker, "tiny", checkpoint=str(checkpoint), results_dir=str(results_dir), display_name=label)
+    print(f"Tracking the test split with {label} ({len(sequences)} videos, {args.threads} processes)", flush=True)
+    # One process per thread: the tiny network is too small to gain from intra-op threads.
+    run_dataset(sequences, [tracker], threads=args.threads if args.threads > 1 else 0, print_summary=False)
+    loaded = load_tracker_results(results_dir, sequences, name=label)
+    boxes = loaded.boxes if hasattr(loaded, "boxes") else loaded
+    evaluation = evaluate_tracker(sequences, boxes, name=label)
+    return {"evaluation": evaluation, "summary": evaluation.summary()}
+
+
+def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
+    flt_mod = setting_module(args.tracker, "tiny")
+    slt_mod = setting_module(args.tracker, "slt_tiny")
+    ckpt_dir = workdir / "checkpoints"
+    record: Dict[str, Any] = {"seed": seed, "arms": {}}
+
+    # 2. FLT start (cached with its recipe)
+    start = ckpt_dir / "flt_start.pth"
+    recipe = {"tracker": args.tracker, "seed": seed, "flt_iterations": args.flt_iterations}
+    recipe_file = ckpt_dir / "flt_start.json"
+    if not (start.exists() and recipe_file.exists() and json.loads(recipe_file.read_text()) == recipe):
+        settings = make_settings(args, "flt_start", workdir, seed, None)
+        trainer = flt_mod.build_trainer(settings, quiet=True)
+        tic = time.perf_counter()
+        summary = train_with_bar(trainer, f"seed {seed}: FLT start", max_iterations=args.flt_iterations,
+                                 lr_schedule=cosine(settings.final_lr_factor))
+        export_checkpoint(trainer, start)
+        recipe_file.write_text(json.dumps(recipe))
+        (ckpt_dir / "flt_start_stats.json").write_text(json.dumps({**summary, "seconds": time.perf_counter() - tic}))
+    record["flt_start"] = json.loads((ckpt_dir / "flt_start_stats.json").read_text()) \
+        if (ckpt_dir / "flt_start_stats.json").exists() else {}
+
+    # 3. arms, one after the other, same wall-time budget and threads
+    arms = ["flt_more", "slt"] + (["ss", "ss_so"] if args.ablation else [])
+    for arm in arms:
+        spec = dict(ARMS[arm])
+        kind = spec.pop("kind")
+        module = flt_mod if kind == "flt" else slt_mod
+        settings = make_settings(args, arm, workdir, seed + 1000, str(start))
+        if kind == "slt":
+            settings.num_frames = args.T
+            for key, value in spec.items():
+                setattr(settings, key, value)
+            if args.temperature is not None:
+                settings.temperature = args.temperature
+            if args.scst_weight is not None and "scst_weight" not in spec:
+                settings.scst_weight = args.scst_weight
+        module.configure(settings)
+        # Both arms continue at the same small learning rate, annealed over the budget.
+        settings.lr = args.arm_lr
+        trainer = module.build_trainer(settings, quiet=True)
+        summary = train_with_bar(trainer, f"seed {seed}: {ARM_LABELS[arm]}", time_budget_s=args.budget_s,
+                                 lr_schedule=cosine(0.1))
+        export_checkpoint(trainer, ckpt_dir / f"{arm}.pth")
+        record["arms"][arm] = {"iterations": summary["iterations"], "seconds": summary["seconds"],
+                               "frames_grad": summary.get("frames_grad", 0.0),
+                               "frames_nograd": summary.get("frames_nograd", 0.0),
+                               "train_stats": trainer.history[-1] if trainer.history else {}}
+        if arm == "slt" and args.equal_frames:
+            flt_settings = make_settings(args, "flt_equal_frames", workdir, seed + 1000, str(start))
+            flt_mod.configure(flt_settings)
+            flt_settings.lr = args.arm_lr
+            flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)
+            iterations = max(1, round(summary.get("frames_grad", 0.0) / flt_settings.batch_size))
+            eq = train_with_bar(flt_trainer, f"seed {seed}: FLT equal frames", max_iterations=iterations,
+                                lr_schedule=cosine(0.1))
+            export_checkpoint(flt_trainer, ckpt_dir / "flt_equal_frames.pth")
+            record["arms"]["flt_equal_frames"] = {"iterations": eq["iterations"], "seconds": eq["seconds"],
+                                                  "frames_grad": eq.get("frames_grad", 0.0), "frames_nograd": 0.0}
+
+    # 4. evaluation on the held-out test split
+    evaluations = []
+    for arm in ["flt_start"] + list(record["arms"]):
+        result = evaluate(args, ckpt_dir / f"{arm}.pth", workdir / "results" / arm, ARM_LABELS[arm], sequences)
+        record.setdefault("scores", {})[arm] = result["summary"]
+        evaluations.append(result["evaluation"])
+    try:
+        from pytracking.analysis.plots import save_plots
+        paths = save_plots(evaluations, str(workdir / "plots"), dataset_name="synthetic test")
+        success = [p for p in paths if "success" in os.path.basename(p)]
+        if success:
+            shutil.copyfile(success[0], workdir / "success_plot.png")
+    except Exception as error:  # a plot is a convenience; the numbers are in results.json
+        print(f"warning: could not write plots: {error}")
+    return record
+
+
+def format_table(records: List[Dict[str, Any]]) -> str:
+    arms = list(records[0]["scores"])
+    lines = [f"{'arm':38s} {'AO':>6s} {'SR50':>6s} {'SR75':>6s} {'AUC':>6s} {'iters':>6s} {'frames+grad':>11s} {'frames-grad':>11s}"]
+    for arm in arms:
+        scores = np.array([[r["scores"][arm][k] for k in ("AO", "SR50", "SR75", "AUC")] for r in records])
+        mean = scores.mean(0)
+        info = [r["arms"].get(arm, {}) for r in records]
+        iters = np.mean([i.get("iterations", 0) for i in info])
+        fg = np.mean([i.get("frames_grad", 0) for i in info])
+        fng = np.mean([i.get("frames_nograd", 0) for i in info])
+        lines.append(f"{ARM_LABELS[arm]:38s} {mean[0]:6.2f} {mean[1]:6.2f} {mean[2]:6.2f} {mean[3]:6.2f} "
+                     f"{iters:6.0f} {fg:11.0f} {fng:11.0f}")
+    if "slt" in arms and "flt_more" in arms:
+        gains = [r["scores"]["slt"]["AO"] - r["scores"]["flt_more"]["AO"] for r in records]
+        lines.append(f"SLT - FLT-continue AO per seed: {', '.join(f'{g:+.2f}' for g in gains)}  "
+                     f"(mean {np.mean(gains):+.2f})")
+    if "ss" in arms and "ss_so" in arms:
+        gains = [r["scores"]["ss_so"]["AO"] - r["scores"]["ss"]["AO"] for r in records]
+        lines.append(f"SCST term (+SS+SO - +SS) AO per seed: {', '.join(f'{g:+.2f}' for g in gains)}  "
+                     f"(mean {np.mean(gains):+.2f})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracker", default="siamrpnpp")
+    parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds S)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="paired seeds (default: 0)")
+    parser.add_argument("--out", default="workspace/slt_vs_flt")
+    parser.add_argument("--threads", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    parser.add_argument("--flt-iterations", type=int, default=1500, dest="flt_iterations",
+                        help="FLT warm-up iterations of the FLT start (Table 8 knob)")
+    parser.add_argument("--budget-s", type=float, default=240.0, dest="budget_s",
+                        help="wall-time budget of each arm in seconds")
+    parser.add_argument("--T", type=int, default=16, help="frames per SLT episode (Table 7 knob)")
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--scst-weight", type=float, default=None, dest="scst_weight")
+    parser.add_argument("--arm-lr", type=float, default=1e-4, dest="arm_lr")
+    parser.add_argument("--ablation", action="store_true", help="add the +SS and +SS+SO arms (Table 5)")
+    parser.add_argument("--equal-frames", action="store_true", dest="equal_frames",
+                        help="add an FLT arm with as many frames with gradients as the SLT arm")
+    parser.add_argument("--test-videos", type=int, default=60, dest="test_videos")
+    parser.add_argument("--test-frames", type=int, default=48, dest="test_frames")
+    parser.add_argument("--data-seed", type=int, default=12345, dest="data_seed")
+    parser.add_argument("--json", default=None, help="also write the summary JSON here")
+    args = parser.parse_args(argv)
+    seeds = args.seeds if args.seeds is not None else [args.seed if args.seed is not None else 0]
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    print(f"Machine: {machine_description()}", flush=True)
+    print(f"Command: {' '.join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:]))}", flush=True)
+    data_root = out / "data"
+    ensure_test_data(args, data_root)
+    from pytracking.evaluation.datasets import get_dataset
+    sequences = list(get_dataset("synthetic", root=str(data_root)))
+
+    records = []
+    for seed in seeds:
+        workdir = out if len(seeds) == 1 else out / f"seed{seed}"
+        records.append(run_seed(args, seed, workdir, sequences))
+    table = format_table(records)
+    print(f"\nHeld-out synthetic test split: {len(sequences)} videos x {args.test_frames} frames, "
+          f"seeds {seeds}, {args.budget_s:.0f} s per arm on {args.threads} threads")
+    print(table)
+    summary = {"machine": machine_description(), "tracker": args.tracker, "seeds": seeds,
+               "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
+               "records": records, "table": table}
+    text = json.dumps(summary, indent=2, default=float)
+    tmp = out / ".results.json.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, out / "results.json")
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

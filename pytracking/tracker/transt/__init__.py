@@ -1,0 +1,6 @@
+"""TransT tracker package (``get_tracker_class`` is the lookup convention of pytracking.tracker)."""
+
+
+def get_tracker_class():
+    from pytracking.tracker.transt.transt import TransT
+    return TransT
