@@ -223,3 +223,10 @@ def test_youtubevos_corrupt_annotation_named(tmp_path):
     png.write_bytes(b"not a png")
     with pytest.raises(ImageReadError, match="00005.png"):
         YouTubeVOS(str(fx.root)).get_sequence_info(2)
+
+
+def test_got10k_split_folder_is_not_mistaken_for_another(tmp_path):
+    build_got10k(tmp_path / "got10k")
+    with pytest.raises(DatasetPathError, match="'val'"):
+        Got10k(str(tmp_path / "got10k" / "train"), split="val")
+    assert Got10k(str(tmp_path / "got10k" / "val"), split="val").sequence_list == ["GOT-10k_Val_000001"]

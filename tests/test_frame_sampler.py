@@ -123,6 +123,13 @@ def test_processing_is_applied_and_invalid_results_redrawn():
     sampler = FrameLevelSampler([data], None, 5, max_gap=3, processing=processing, seed=1)
     assert sampler[0] == {"valid": True, "n": 3}
 
+    def jitter(item):  # processing draws its randomness from the item's generator
+        return {"shift": float(item.pop("rng").uniform()), "search": item["search_frame_ids"]}
+
+    seeded = FrameLevelSampler([data], None, 5, max_gap=3, processing=jitter, seed=1)
+    assert [seeded[i] for i in range(5)] == [seeded[i] for i in range(5)]
+    assert len({seeded[i]["shift"] for i in range(5)}) == 5
+
 
 def test_bad_frames_are_counted_and_skipped(tmp_path):
     fx = build_lasot(tmp_path / "lasot", sequences=("cat-1", "dog-2"), num_frames=4, occluded=(), out_of_view=())

@@ -87,7 +87,7 @@ def test_original_bytes_are_stored(tmp_path):
     assert key == "img/cat/cat-2/img/00000002.jpg"
     assert packed._get(key) == fx.sequences["cat-2"].frame_paths[1].read_bytes()
     # an OpenCV-forced loader maps to the OpenCV bytes decoder
-    forced = LmdbDataset(str(tmp_path / "db"), image_loader=opencv_loader)
+    forced = pickle.loads(pickle.dumps(LmdbDataset(str(tmp_path / "db"), image_loader=opencv_loader)))
     assert forced.get_frames(0, [0])[0][0].shape == (24, 32, 3)
 
 

@@ -92,8 +92,10 @@ class FrameLevelSampler(torch.utils.data.Dataset):
         samples_per_epoch: ``len(sampler)``.
         max_gap: frame distance allowed between the base template frame and the other frames.
         num_template_frames, num_search_frames: frames per item.
-        processing: callable applied to the item dict (crops, augmentation, labels). If it
-            returns a dict with ``'valid'`` False, another item is drawn (pytracking behaviour).
+        processing: callable applied to the item dict (crops, augmentation, labels); it also
+            receives ``data['rng']``, the item's numpy Generator, for its random choices (and
+            should not pass it on). If it returns a dict with ``'valid'`` False, another item is
+            drawn (pytracking behaviour).
         frame_sample_mode: ``'causal'`` (search after template) or ``'interval'``.
         seed: makes item i of each epoch reproducible (see module doc); None = fresh randomness.
         max_tries: draws allowed per item before :class:`SamplingError`.
@@ -128,6 +130,9 @@ class FrameLevelSampler(torch.utils.data.Dataset):
         if len(weights) != len(self.datasets) or any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"p_datasets must give one non-negative weight per dataset, got {p_datasets}")
         self.p_datasets = np.asarray(weights, dtype=np.float64) / float(sum(weights))
+        empty = [d.get_name() for d, p in zip(self.datasets, self.p_datasets) if p > 0 and d.get_num_sequences() == 0]
+        if empty:
+            raise ValueError(f"FrameLevelSampler: datasets {empty} have no sequences but a positive probability.")
         self.samples_per_epoch = int(samples_per_epoch)
         self.max_gap = int(max_gap)
         self.num_template_frames = int(num_template_frames)
@@ -192,6 +197,8 @@ class FrameLevelSampler(torch.utils.data.Dataset):
             data = self._item(dataset, seq_id, template_ids, search_ids, frames, anno)
             if self.processing is None:
                 return data
+            # augmentation draws from the item's generator, so processed items are reproducible too
+            data["rng"] = rng
             data = self.processing(data)
             if isinstance(data, dict) and "valid" in data and not bool(data["valid"]):
                 failures["processing marked the sample invalid"] += 1

@@ -133,6 +133,16 @@ def frames_anno(info: Dict[str, torch.Tensor], frame_ids: Sequence[int]) -> Dict
     return {key: [value[f, ...].clone() for f in frame_ids] for key, value in info.items()}
 
 
+def masks_for_frames(get_frame_mask, seq_id: int, frame_ids: Sequence[int]) -> List[torch.Tensor]:
+    """``anno['mask']`` entries: one H x W float32 0/1 tensor per requested frame.
+
+    Each mask is read once even if its frame is requested repeatedly (image datasets), and every
+    entry is its own tensor so that augmenting one does not change another.
+    """
+    read = {f: get_frame_mask(seq_id, f) for f in dict.fromkeys(frame_ids)}
+    return [torch.from_numpy(read[f].astype(np.float32)) for f in frame_ids]
+
+
 def object_meta(object_class_name: Optional[str] = None, motion_class: Optional[str] = None,
                 major_class: Optional[str] = None, root_class: Optional[str] = None,
                 motion_adverb: Optional[str] = None) -> "OrderedDict[str, Optional[str]]":
@@ -225,6 +235,5 @@ class SequenceFolderDataset(BaseVideoDataset):
         frames = self._read_frames(seq_id, frame_ids)
         anno_frames = frames_anno(anno, frame_ids)
         if self.has_mask():
-            anno_frames["mask"] = [torch.from_numpy(self.get_frame_mask(seq_id, f).astype(np.float32))
-                                   for f in frame_ids]
+            anno_frames["mask"] = masks_for_frames(self.get_frame_mask, seq_id, frame_ids)
         return frames, anno_frames, self.get_sequence_meta(seq_id)

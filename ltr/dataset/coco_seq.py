@@ -12,7 +12,6 @@ frame. Masks come from the object's segmentation: polygons are rasterised with O
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import cv2
@@ -125,6 +124,11 @@ class MSCOCOSeq(SequenceFolderDataset):
         objects = [ann for ann in annotations
                    if not ann.get("iscrowd", 0) and len(ann.get("bbox", ())) == 4
                    and ann["bbox"][2] > 0 and ann["bbox"][3] > 0]
+        dangling = [ann.get("id") for ann in objects
+                    if ann.get("image_id") not in self._images or ann.get("category_id") not in self._categories]
+        if dangling:
+            raise DatasetFileError(f"COCO: '{anno_path}' has annotations {dangling[:5]} whose image or category "
+                                   f"is not listed ({len(dangling)} in all).")
         self.sequence_list: List[dict] = subsample(objects, data_fraction)
         self.class_list = sorted({cat["name"] for cat in self._categories.values()})
 

@@ -112,8 +112,11 @@ class Got10k(SequenceFolderDataset):
     def _find_split_folder(base: Path, folder: str) -> Path:
         if (base / folder).is_dir():
             return base / folder
-        # pytracking points got10k_dir at the split folder itself
-        if (base / "list.txt").is_file() or any(p.name.startswith("GOT-10k_") for p in base.iterdir()):
+        # pytracking points got10k_dir at the train folder itself; accept a split folder given
+        # directly, but never read the training folder for 'val' or the reverse.
+        is_split_folder = (base / "list.txt").is_file() or any(p.name.startswith("GOT-10k_") for p in base.iterdir())
+        named_other = base.name.lower() in ("train", "val", "test") and base.name.lower() != folder
+        if is_split_folder and not named_other:
             return base
         raise layout_error("GOT-10k", base, _FIELD, _EXPECTED, f"has no '{folder}' folder")
 

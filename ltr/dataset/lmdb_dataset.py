@@ -19,6 +19,7 @@ with masks, ``get_frame_mask`` (every reader in ``ltr.dataset`` does; see docs/d
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -35,7 +36,7 @@ from ltr.admin.environment import require_dataset_dir
 from ltr.data import image_loader as _loaders
 from ltr.data.image_loader import ImageReadError, decode_image_bytes, read_image_bytes
 from ltr.dataset._common import (DatasetFileError, check_frame_ids, configured_root, frames_anno, layout_error,
-                                 subsample)
+                                 masks_for_frames, subsample)
 from ltr.dataset.base_video_dataset import BaseVideoDataset
 from ltr.dataset.got10k import got10k_select_sequences
 from ltr.dataset.lasot import lasot_select_sequences
@@ -63,12 +64,44 @@ def _decode_info(data: bytes) -> Dict[str, torch.Tensor]:
 
 
 def _image_key(dataset: BaseVideoDataset, path: str) -> str:
-    root = getattr(dataset, "_root", None) or dataset.root
+    """``img/<path below the dataset root>``: stable, and shared by objects of one image."""
+    root = dataset.root
     try:
         relative = Path(path).resolve().relative_to(Path(root).resolve())
         return "img/" + relative.as_posix()
     except (ValueError, TypeError):
         return "img/" + Path(path).as_posix()
+
+
+def _write_sequence(txn, dataset: BaseVideoDataset, seq_id: int, k: int, written_images: set) -> int:
+    """Put the records of one sequence (stored as number ``k``); returns the bytes written."""
+    info = dataset.get_sequence_info(seq_id)
+    if hasattr(dataset, "get_sequence_meta"):
+        meta = dataset.get_sequence_meta(seq_id)
+    else:
+        meta = dataset.get_frames(seq_id, [0], info)[2]
+    written = 0
+    image_keys = []
+    for frame_id in range(len(info["bbox"])):
+        path = dataset.get_frame_path(seq_id, frame_id)
+        key = _image_key(dataset, path)
+        image_keys.append(key)
+        if key not in written_images:
+            data = read_image_bytes(path)  # original bytes, never re-encoded
+            txn.put(key.encode(), data)
+            written_images.add(key)
+            written += len(data)
+        if dataset.has_mask():
+            ok, png = cv2.imencode(".png", dataset.get_frame_mask(seq_id, frame_id).astype(np.uint8))
+            if not ok:
+                raise RuntimeError(f"could not encode the mask of frame {frame_id} of "
+                                   f"'{dataset.get_sequence_name(seq_id)}'")
+            txn.put(f"seq/{k}/mask/{frame_id}".encode(), png.tobytes())
+            written += png.nbytes
+    txn.put(f"seq/{k}/info".encode(), _encode_info(info))
+    txn.put(f"seq/{k}/meta".encode(), json.dumps(meta).encode())
+    txn.put(f"seq/{k}/frames".encode(), json.dumps(image_keys).encode())
+    return written
 
 
 def pack_dataset(dataset: BaseVideoDataset, out_path: Union[str, os.PathLike],
@@ -108,43 +141,18 @@ def pack_dataset(dataset: BaseVideoDataset, out_path: Union[str, os.PathLike],
         from tqdm import tqdm
         iterator = tqdm(seq_ids, desc=f"packing {dataset.get_name()}", unit="seq")
 
-    has_mask = dataset.has_mask()
     names, classes, lengths = [], [], []
-    written_images = set()
-    env = lmdb.open(str(tmp_path), map_size=map_size, subdir=True, meminit=False, map_async=True)
+    written_images: set = set()
+    env = lmdb.open(str(tmp_path), map_size=map_size, subdir=True, meminit=False)
     try:
         txn = env.begin(write=True)
         pending = 0
         for k, seq_id in enumerate(iterator):
-            info = dataset.get_sequence_info(seq_id)
-            num_frames = len(info["bbox"])
-            if hasattr(dataset, "get_sequence_meta"):
-                meta = dataset.get_sequence_meta(seq_id)
-            else:
-                meta = dataset.get_frames(seq_id, [0], info)[2]
+            pending += _write_sequence(txn, dataset, seq_id, k, written_images)
             names.append(dataset.get_sequence_name(seq_id))
             classes.append(dataset.get_class_name(seq_id) if dataset.has_class_info() else None)
-            lengths.append(num_frames)
-            image_keys = []
-            for frame_id in range(num_frames):
-                path = dataset.get_frame_path(seq_id, frame_id)
-                key = _image_key(dataset, path)
-                image_keys.append(key)
-                if key not in written_images:
-                    data = read_image_bytes(path)
-                    txn.put(key.encode(), data)
-                    written_images.add(key)
-                    pending += len(data)
-                if has_mask:
-                    ok, png = cv2.imencode(".png", dataset.get_frame_mask(seq_id, frame_id).astype(np.uint8))
-                    if not ok:
-                        raise RuntimeError(f"could not encode the mask of frame {frame_id} of '{names[-1]}'")
-                    txn.put(f"seq/{k}/mask/{frame_id}".encode(), png.tobytes())
-                    pending += png.nbytes
-            txn.put(f"seq/{k}/info".encode(), _encode_info(info))
-            txn.put(f"seq/{k}/meta".encode(), json.dumps(meta).encode())
-            txn.put(f"seq/{k}/frames".encode(), json.dumps(image_keys).encode())
-            if pending > _COMMIT_BYTES:
+            lengths.append(len(dataset.get_sequence_info(seq_id)["bbox"]))
+            if pending > _COMMIT_BYTES:  # bounded transactions keep memory flat on big datasets
                 txn.commit()
                 txn = env.begin(write=True)
                 pending = 0
@@ -153,7 +161,7 @@ def pack_dataset(dataset: BaseVideoDataset, out_path: Union[str, os.PathLike],
             "dataset": dataset.get_name(),
             "source": type(dataset).__name__,
             "is_video": bool(dataset.is_video_sequence()),
-            "has_mask": bool(has_mask),
+            "has_mask": bool(dataset.has_mask()),
             "has_class_info": bool(dataset.has_class_info()),
             "has_occlusion_info": bool(dataset.has_occlusion_info()),
             "sequences": names,
@@ -204,10 +212,11 @@ def _as_decoder(image_loader) -> Callable[[bytes, str], np.ndarray]:
     """A bytes decoder for an LMDB dataset; path loaders of this package map to their decoder."""
     if image_loader is None or image_loader is _loaders.imread_rgb:
         return decode_image_bytes
+    # partial objects, not lambdas, so that datasets pickle into spawned DataLoader workers
     if image_loader is _loaders.opencv_loader:
-        return lambda data, name: decode_image_bytes(data, name, backend="opencv")
+        return functools.partial(decode_image_bytes, backend="opencv")
     if image_loader is _loaders.jpeg4py_loader:
-        return lambda data, name: decode_image_bytes(data, name, backend="jpeg4py")
+        return functools.partial(decode_image_bytes, backend="jpeg4py")
     return image_loader
 
 
@@ -364,8 +373,7 @@ class LmdbDataset(BaseVideoDataset):
             frames.append(decoded[key])
         anno_frames = frames_anno(anno, frame_ids)
         if self.has_mask():
-            anno_frames["mask"] = [torch.from_numpy(self.get_frame_mask(seq_id, f).astype(np.float32))
-                                   for f in frame_ids]
+            anno_frames["mask"] = masks_for_frames(self.get_frame_mask, seq_id, frame_ids)
         return frames, anno_frames, self.get_sequence_meta(seq_id)
 
 

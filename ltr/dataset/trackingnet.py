@@ -12,7 +12,6 @@ Class labels are not part of the official download, so ``has_class_info()`` is F
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
