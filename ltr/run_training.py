@@ -1,7 +1,8 @@
 """Run a training setting: ``python ltr/run_training.py <train_module> <train_name> [options]``.
 
 The setting is the Python module ``ltr/train_settings/<train_module>/<train_name>.py`` and must
-define ``run(settings)``. Works under ``torchrun --nproc_per_node=N`` (DDP; gloo on CPU, NCCL on GPU).
+define ``run(settings)``. Works under ``torchrun --nproc_per_node=N`` (DDP; gloo on CPU, NCCL on GPU;
+rank 0 alone prints, logs and writes checkpoints; see docs/distributed.md).
 """
 from __future__ import annotations
 
@@ -22,12 +23,18 @@ from ltr.admin import distributed
 from ltr.admin.settings import Settings
 
 
-def run_training(train_module: str, train_name: str, seed: int = 0, checkpoint: str = None,
-                 resume: bool = True, device: str = None, workspace: str = None, **overrides) -> None:
-    """Import the setting and run it with a fresh :class:`Settings`."""
+def build_settings(train_module: str, train_name: str, seed: int = 0, checkpoint: str = None,
+                   resume: bool = True, device: str = None, workspace: str = None,
+                   deterministic: bool = False, **overrides) -> Settings:
+    """The :class:`Settings` a setting's ``run`` receives; also joins the process group under torchrun.
+
+    Seeds python, numpy and torch with ``seed + rank`` (ranks draw different augmentation), and
+    with ``deterministic`` asks torch for deterministic kernels (bit-identical resumed runs on GPU).
+    Fields in ``overrides`` that are not None replace the setting's defaults.
+    """
     if workspace:
         os.environ["SLT_WORKSPACE_DIR"] = workspace
-    rank, world_size, local_rank = distributed.init_distributed_from_env()
+    rank, world_size, local_rank = distributed.init_distributed_from_env(device)
     settings = Settings()
     settings.module_name = train_module
     settings.script_name = train_name
@@ -37,15 +44,28 @@ def run_training(train_module: str, train_name: str, seed: int = 0, checkpoint: 
     settings.seed = seed
     settings.rank, settings.world_size, settings.local_rank = rank, world_size, local_rank
     settings.device = device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if settings.device == "cuda" and world_size > 1:
+        settings.device = f"cuda:{local_rank}"  # one GPU per process
+    settings.deterministic = bool(deterministic)
     for key, value in overrides.items():
         if value is not None:
             setattr(settings, key, value)
+    if deterministic:
+        # cuBLAS needs this workspace setting for deterministic matrix products.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
     random.seed(seed + rank)
     np.random.seed(seed + rank)
     torch.manual_seed(seed + rank)
+    return settings
+
+
+def import_setting(train_module: str, train_name: str):
+    """The module ``ltr.train_settings.<train_module>.<train_name>``; a clear error if there is none."""
     module_name = f"ltr.train_settings.{train_module}.{train_name}"
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
             folder = Path(__file__).resolve().parent / "train_settings"
@@ -53,8 +73,15 @@ def run_training(train_module: str, train_name: str, seed: int = 0, checkpoint: 
             raise SystemExit(f"No training setting '{train_module} {train_name}' "
                              f"(expected ltr/train_settings/{train_module}/{train_name}.py). Known: {', '.join(known)}")
         raise
+
+
+def run_training(train_module: str, train_name: str, seed: int = 0, checkpoint: str = None,
+                 resume: bool = True, device: str = None, workspace: str = None, **overrides) -> None:
+    """Import the setting and run it with a fresh :class:`Settings` (see :func:`build_settings`)."""
     try:
-        module.run(settings)
+        settings = build_settings(train_module, train_name, seed=seed, checkpoint=checkpoint, resume=resume,
+                                  device=device, workspace=workspace, **overrides)
+        import_setting(train_module, train_name).run(settings)
     finally:
         distributed.cleanup()
 
@@ -72,10 +99,15 @@ def main(argv=None) -> None:
     parser.add_argument("--iterations-per-epoch", type=int, default=None, dest="iterations_per_epoch",
                         help="override the setting's iterations per epoch")
     parser.add_argument("--num-workers", type=int, default=None, dest="num_workers")
+    parser.add_argument("--checkpoint-every", type=int, default=None, dest="checkpoint_every",
+                        help="also write latest.pth every N iterations (default: only at epoch ends)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic kernels (torch.use_deterministic_algorithms), for exact resumes")
     args = parser.parse_args(argv)
     run_training(args.train_module, args.train_name, seed=args.seed, checkpoint=args.checkpoint,
                  resume=not args.no_resume, device=args.device, workspace=args.workspace,
-                 epochs=args.epochs, iterations_per_epoch=args.iterations_per_epoch, num_workers=args.num_workers)
+                 epochs=args.epochs, iterations_per_epoch=args.iterations_per_epoch, num_workers=args.num_workers,
+                 checkpoint_every=args.checkpoint_every, deterministic=args.deterministic)
 
 
 if __name__ == "__main__":

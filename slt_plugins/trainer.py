@@ -10,16 +10,33 @@ One iteration:
 
 The network runs in eval mode for the whole SLT run (frozen normalisation statistics, no dropout)
 so that the log-probabilities in the loss belong to the actions the explore pass actually took.
+
+Distributed training. DistributedDataParallel only averages gradients of computations that run
+through the wrapped module's ``forward``; explore and replay call the network's own methods
+(``template_features``, ``track``, ...), so wrapping the network alone would average nothing.
+Two ways are supported:
+
+* adapters with a ``replay_module`` attribute (an ``nn.Module`` whose forward is the replay
+  network pass, e.g. :class:`pytracking.tracker.common.siamese_slt.SiameseReplayNet`): that
+  module is wrapped in DDP once and put back on the adapter, so replay runs through DDP and the
+  gradient all-reduce overlaps the backward; ``no_sync`` skips it on all chunks but the last;
+* any other adapter: after replay the gradients are averaged with one all-reduce
+  (:func:`ltr.admin.distributed.all_reduce_gradients`).
+
+Each rank explores its own k episodes (the base trainer strides the episode indices by rank) and
+averages its losses over its own rollouts; averaging gradients over ranks then gives the mean over
+all ranks' rollouts, the gradient of one process running all the episodes.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
+from ltr.admin import distributed
 from ltr.admin.distributed import all_reduce_mean, is_distributed
-from ltr.trainers.base_trainer import BaseTrainer
+from ltr.trainers.base_trainer import BaseTrainer, _unwrap
 
 
 def collate_episodes(episodes: List[Any]) -> List[Any]:
@@ -32,35 +49,76 @@ class SLTTrainer(BaseTrainer):
 
     Args:
         actor: the SLT actor (holds the adapter, which holds the network).
-        net: the network being trained (possibly DDP-wrapped); its parameters are optimised.
+        net: the network being trained; its parameters are optimised. A DDP-wrapped network is
+            unwrapped (see the module docstring for how gradients are synchronised).
         seed: base seed of the per-iteration sampling generator.
         Remaining arguments: see :class:`BaseTrainer` (``batch_size`` = episodes per iteration).
     """
 
     def __init__(self, actor, net: torch.nn.Module, *args, seed: int = 0, **kwargs):
         kwargs.setdefault("collate_fn", collate_episodes)
-        super().__init__(net, *args, **kwargs)
+        # A DDP wrapper around the whole network would never see a forward call here; a second
+        # DDP around the replay module would then hook the same parameters twice.
+        super().__init__(_unwrap(net), *args, **kwargs)
         self.actor = actor
         self.seed = seed
+        self.replay_ddp: Optional[torch.nn.Module] = None
+        self._sync_after_replay = False
+        if is_distributed():
+            self._setup_distributed()
+
+    def _setup_distributed(self) -> None:
+        adapter = getattr(self.actor, "adapter", None)
+        module = getattr(adapter, "replay_module", None)
+        if isinstance(module, torch.nn.Module):
+            module = _unwrap(module)
+            owned = {id(p) for p in self.net.parameters()}
+            if not all(id(p) in owned for p in module.parameters()):
+                raise ValueError("The adapter's replay_module has parameters outside the trained network.")
+            self.replay_ddp = distributed.wrap_ddp(module, str(getattr(self.settings, "device", "cpu")))
+            adapter.replay_module = self.replay_ddp
+        else:
+            # Same start on every rank (DDP would broadcast at construction); gradients are
+            # averaged explicitly after each replay.
+            distributed.broadcast_parameters(self.net)
+            self._sync_after_replay = True
 
     def on_epoch_start(self) -> None:
         self.net.eval()
 
     def _generator(self) -> torch.Generator:
-        # A pure function of (seed, epoch, iteration, rank): resumed runs draw the same actions.
+        """The sampling generator of this iteration: a pure function of (seed, epoch, iteration, rank).
+
+        The actor's first draw from it is one seed per sampling rollout, ``(k, S)`` int64 values
+        in ``[0, 2**62)``, episode-major. Rank ``r`` skips the values of the ``r * k`` episodes of
+        the ranks before it, so all ranks together draw exactly the seeds of a single process
+        running the whole global batch: the rollouts of an episode do not depend on how the
+        batch is split over processes, and resumed runs draw the same actions.
+        """
         generator = torch.Generator()
-        generator.manual_seed(hash((self.seed, self.epoch, self.iteration_in_epoch, self.rank)) % (2 ** 63))
+        generator.manual_seed(hash((self.seed, self.epoch, self.iteration_in_epoch)) % (2 ** 63))
+        skip = self.rank * self.batch_size * int(getattr(self.actor, "num_samples", 1))
+        if skip:
+            torch.randint(0, 2 ** 62, (skip,), generator=generator, dtype=torch.int64)
         return generator
 
     def _no_sync(self):
-        if is_distributed() and hasattr(self.net, "no_sync"):
-            return self.net.no_sync()
+        if self.replay_ddp is not None and hasattr(self.replay_ddp, "no_sync"):
+            return self.replay_ddp.no_sync()
         return contextlib.nullcontext()
+
+    def local_bad_frames(self) -> Optional[int]:
+        # Episodes carry their own count, which also survives DataLoader worker processes.
+        return int(self.counters.get("bad_frames", 0))
 
     def train_step(self, episodes) -> Dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
+        self.counters["bad_frames"] = self.counters.get("bad_frames", 0.0) + float(
+            sum(int(getattr(ep, "bad_frames", 0) or 0) for ep in episodes))
         rollouts = self.actor.explore(episodes, self._generator())
         loss_out = self.actor.replay(rollouts, no_sync_ctx=self._no_sync)
+        if self._sync_after_replay:
+            distributed.all_reduce_gradients(self.net.parameters())
         stats = dict(rollouts.stats)
         stats.update({k: float(v) for k, v in loss_out.stats.items()})
         stats["grad_norm"] = self.clip_and_step()

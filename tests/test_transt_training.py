@@ -1,4 +1,5 @@
 """TransT frame-level and sequence-level training end to end on synthetic data (tiny sizes)."""
+import json
 import math
 
 import numpy as np
@@ -87,12 +88,17 @@ def test_tiny_flt_then_slt_through_run_training(tmp_path, monkeypatch):
     flt_state = load_checkpoint(flt_ckpt)
     assert flt_state["tracker"] == "transt" and flt_state["size"] == "tiny" and flt_state["epoch"] == 1
 
+    # SLT from the FLT checkpoint, validated by tracking 2 synthetic videos with the saved weights
     run_training("transt", "slt_tiny", workspace=str(tmp_path), resume=False, checkpoint=str(flt_ckpt), epochs=1,
-                 iterations_per_epoch=1, episodes_per_batch=2, num_frames=4)
+                 iterations_per_epoch=1, episodes_per_batch=2, num_frames=4, validate_every=1,
+                 validation_dataset="synthetic", validation_root=str(tmp_path / "val"), validation_videos=2,
+                 validation_frames=8)
     slt_state = load_checkpoint(tmp_path / "checkpoints" / "transt" / "slt_tiny" / "latest.pth")
     record = slt_state["stats"]["history"][-1]
     for key in ("Loss/total", "Loss/scst", "Loss/box", "reward/argmax", "reward/sample", "grad_norm"):
         assert math.isfinite(record[key]), key
+    best = json.loads((tmp_path / "checkpoints" / "transt" / "slt_tiny" / "best.json").read_text())
+    assert 0.0 <= best["AO"] <= 100.0
     changed = [k for k, v in slt_state["net"].items() if v.is_floating_point() and not torch.equal(v, flt_state["net"][k])]
     assert changed  # the SLT step moved the weights
 

@@ -8,6 +8,12 @@ performs forward, backward and the optimizer step, returning plain-number stats.
 Because every sample is a function of its index, a run interrupted at iteration ``i`` of epoch
 ``e`` resumes from the checkpoint by skipping the first ``i`` batches of that epoch; with
 deterministic ops the resumed run ends with the same parameters as an uninterrupted one.
+
+Distributed (torchrun, one process per rank): rank ``r`` takes the ``r``-th block of
+``batch_size`` indices of every global batch, so the ranks together see exactly the samples of a
+single-process run with ``batch_size * world_size``. Step statistics and the epoch summary are
+reduced over ranks; only rank 0 prints, logs and writes checkpoints (which hold every rank's
+RNG state, so a resumed distributed run continues each rank's random stream).
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import torch
 
 from ltr.admin import checkpoint as ckpt
+from ltr.admin import distributed
 from ltr.admin.stats import StatsTracker, append_jsonl
 
 
@@ -42,8 +49,13 @@ class BaseTrainer:
         num_workers: data loader workers.
         grad_clip: max gradient norm (None: no clipping).
         print_interval: iterations between log lines.
-        checkpoint_every: also write the checkpoint every N iterations (0: only at epoch ends).
+        checkpoint_every: also write the checkpoint every N iterations (0: only at epoch ends;
+            then ``settings.checkpoint_every`` is used when set, e.g. by ``--checkpoint-every``).
         log_hooks: callables ``hook(record: dict)`` receiving every logged record (e.g. visdom).
+
+    ``epoch_end_hooks`` (attribute, initially empty): callables ``hook(trainer)`` run after each
+    finished epoch, once that epoch's checkpoint is on disk (e.g. validation by tracking, see
+    :mod:`ltr.trainers.validation`).
     """
 
     def __init__(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, dataset, batch_size: int,
@@ -64,7 +76,7 @@ class BaseTrainer:
         self.num_workers = num_workers
         self.grad_clip = grad_clip
         self.print_interval = print_interval
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_every = int(checkpoint_every or getattr(settings, "checkpoint_every", 0) or 0)
         self.log_hooks = list(log_hooks or [])
         self.quiet = quiet
         self.rank = int(getattr(settings, "rank", 0))
@@ -78,19 +90,35 @@ class BaseTrainer:
         self.stats = StatsTracker()
         self.history: List[Dict[str, Any]] = []
         self.counters: Dict[str, float] = {}
+        self.epoch_end_hooks: List[Callable[["BaseTrainer"], None]] = []
 
     # ----------------------------------------------------------------------------- subclass API
     def train_step(self, batch) -> Dict[str, float]:
         """One optimisation step on ``batch``; returns stats (plain floats)."""
         raise NotImplementedError
 
-    def epoch_summary_extra(self) -> Dict[str, Any]:
-        """Extra fields for the epoch summary (e.g. bad frames skipped by the sampler)."""
+    def local_bad_frames(self) -> Optional[int]:
+        """Frames this process's sampler has skipped so far (None: the dataset does not count).
+
+        Samplers keep either a count (``SequenceSampler``) or a list of (file, reason)
+        (``FrameLevelSampler``). Counts made inside DataLoader worker processes do not reach this
+        process; subclasses that get the count with the batches override this.
+        """
         bad = getattr(self.dataset, "bad_frames", None)
         if bad is None:
-            return {}
-        count = bad if isinstance(bad, (int, float)) else len(bad)
-        return {"bad_frames_skipped": int(count)}
+            return None
+        return int(bad if isinstance(bad, (int, float)) else len(bad))
+
+    def epoch_summary_extra(self) -> Dict[str, Any]:
+        """Extra fields for the epoch summary: ``bad_frames_skipped``, summed over all ranks.
+
+        Called on every rank (it may run a collective).
+        """
+        local = self.local_bad_frames()
+        if distributed.any_rank(local is not None):
+            total = distributed.all_reduce_sum({"bad_frames": float(local or 0)})["bad_frames"]
+            return {"bad_frames_skipped": int(round(total))}
+        return {}
 
     # ----------------------------------------------------------------------------- loop
     @property
@@ -104,9 +132,13 @@ class BaseTrainer:
         # Rank r takes every world_size-th sample inside each global batch: ranks draw different
         # samples, and the union over ranks equals the single-process batch.
         indices = [i for i in range(start, end) if (i % per_iter) // self.batch_size == self.rank]
+        # An explicit generator: otherwise creating the loader draws from torch's global RNG, and
+        # a resumed run (one extra loader) would continue a shifted random stream.
+        generator = torch.Generator().manual_seed(int(getattr(self.settings, "seed", 0) or 0) * 100003
+                                                  + self.epoch * 1009 + self.rank)
         return torch.utils.data.DataLoader(self.dataset, batch_size=self.batch_size, sampler=indices,
                                            num_workers=self.num_workers, collate_fn=self.collate_fn,
-                                           drop_last=True, persistent_workers=False)
+                                           drop_last=True, persistent_workers=False, generator=generator)
 
     def train(self, max_epochs: int, time_budget_s: Optional[float] = None,
               max_iterations: Optional[int] = None,
@@ -159,13 +191,21 @@ class BaseTrainer:
                 elapsed = time.perf_counter() - start_time
                 if progress_hook is not None:
                     progress_hook(elapsed, iterations_this_call)
-                if (time_budget_s is not None and elapsed >= time_budget_s) or \
-                        (max_iterations is not None and iterations_this_call >= max_iterations):
+                out_of_time = time_budget_s is not None and elapsed >= time_budget_s
+                if time_budget_s is not None:
+                    # Clocks differ between ranks: stop all of them at the same iteration.
+                    out_of_time = distributed.any_rank(out_of_time)
+                if out_of_time or (max_iterations is not None and iterations_this_call >= max_iterations):
                     stop = True
                     break
-            if not stop or self.iteration_in_epoch >= self.iterations_per_epoch:
+            finished = not stop or self.iteration_in_epoch >= self.iterations_per_epoch
+            if finished:
                 self._finish_epoch()
             self.save_checkpoint()
+            if finished:
+                # After the save: a hook may use the epoch's checkpoint file (e.g. keep it as best.pth).
+                for hook in self.epoch_end_hooks:
+                    hook(self)
         return {"iterations": iterations_this_call, "seconds": time.perf_counter() - start_time,
                 "epoch": self.epoch, **self.counters}
 
@@ -198,16 +238,22 @@ class BaseTrainer:
         return self.checkpoint_dir / f"{self.tracker_name}_ep{(self.epoch if epoch is None else epoch):04d}.pth"
 
     def save_checkpoint(self) -> Optional[Path]:
-        """Write the state atomically (rank 0 only); also refresh ``latest.pth``."""
+        """Write the state atomically (rank 0 writes); also refresh ``latest.pth``.
+
+        Every rank must call it at the same point: the ranks' RNG states are gathered first.
+        """
+        rng_per_rank = distributed.all_gather_object(ckpt.capture_rng_state())
         if self.rank != 0:
             return None
+        extra: Dict[str, Any] = {"total_iterations": self.total_iterations, "counters": dict(self.counters)}
+        if len(rng_per_rank) > 1:
+            extra["rng_per_rank"] = rng_per_rank
         state = dict(
             net_state=_unwrap(self.net).state_dict(), tracker=self.tracker_name, size=self.model_size,
             epoch=self.epoch, iteration=self.iteration_in_epoch, optimizer=self.optimizer.state_dict(),
             scheduler=self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
             settings=self.settings_for_checkpoint(), stats={"history": self.history},
-            rng=ckpt.capture_rng_state(),
-            extra={"total_iterations": self.total_iterations, "counters": dict(self.counters)})
+            rng=rng_per_rank[0], extra=extra)
         path = ckpt.save_checkpoint(self.checkpoint_path(), **state)
         ckpt.save_checkpoint(self.checkpoint_dir / "latest.pth", **state)
         return path
@@ -219,7 +265,13 @@ class BaseTrainer:
     def load_checkpoint(self, path: Optional[os.PathLike] = None) -> bool:
         """Resume from ``path`` or from ``latest.pth`` in the checkpoint folder. Returns True if loaded."""
         path = Path(path) if path is not None else self.checkpoint_dir / "latest.pth"
-        if not path.is_file():
+        found = distributed.all_gather_object(path.is_file())
+        if any(found) and not all(found):
+            # Ranks resuming from different states would silently train different models.
+            raise ckpt.CheckpointError(
+                f"Checkpoint '{path}' exists on ranks {[r for r, f in enumerate(found) if f]} but not on the others; "
+                f"put the workspace (SLT_WORKSPACE_DIR) on a file system every node can read.")
+        if not found[0]:
             return False
         state = ckpt.load_checkpoint(path)
         _unwrap(self.net).load_state_dict(state["net"])
@@ -232,8 +284,15 @@ class BaseTrainer:
         self.total_iterations = int(state.get("total_iterations", 0))
         self.counters = dict(state.get("counters", {}) or {})
         self.history = list((state.get("stats") or {}).get("history", []))
-        if state.get("rng") is not None:
+        per_rank = state.get("rng_per_rank")
+        if per_rank is not None and len(per_rank) == self.world_size:
+            ckpt.restore_rng_state(per_rank[self.rank])
+        elif state.get("rng") is not None:
+            # Saved by a run with another number of ranks: rank 0's stream, offset per rank so
+            # that ranks do not draw identical augmentation.
             ckpt.restore_rng_state(state["rng"])
+            if self.rank:
+                torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,))) + self.rank)
         if self.rank == 0 and not self.quiet:
             print(f"Resumed from {path}: epoch {self.epoch}, iteration {self.iteration_in_epoch}", flush=True)
         return True
@@ -260,7 +319,8 @@ class LTRTrainer(BaseTrainer):
     def train_step(self, batch) -> Dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
         loss, stats = self.actor(batch)
+        # Under DDP the actor's net is the wrapped module, so backward averages the gradients.
         loss.backward()
         stats = dict(stats)
         stats["grad_norm"] = self.clip_and_step()
-        return stats
+        return distributed.all_reduce_mean(stats)

@@ -166,7 +166,8 @@ def run(args: argparse.Namespace, out=None, err=None) -> List[TrackerEvaluation]
 
     title = f"{dataset}: {len(common)} sequences"
     if args.frame_interval > 1:
-        title += f", every {args.frame_interval}th frame"
+        i = args.frame_interval
+        title += f", frame interval {i} (frames 0, {i}, {2 * i}, ... only)"
     print(title, file=out)
     print(all_protocols_table(results) if args.all_protocols else standard_table(results), file=out)
 

@@ -2,6 +2,10 @@
 
 Each setting module fills ``settings`` with plain fields and calls a builder here; the builders
 return ready trainers so benchmarks can drive them with their own budgets.
+
+Every builder also reads the optional validation fields (``validate_every`` epochs, 0 = off;
+``validation_dataset`` 'auto' / 'got10k_val' / 'synthetic' / ...; see
+:func:`ltr.trainers.validation.attach_from_settings`) and ``visdom`` (training curves in visdom).
 """
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from typing import List
 import torch
 
 from ltr.actors.siamrpn_actor import SiamRPNActor
+from ltr.admin import distributed
 from ltr.admin.settings import Settings
 from ltr.data.processing import SiameseProcessing, stack_siamese_batch
 from ltr.data.sampler import FrameLevelSampler
 from ltr.models.registry import build_network, load_network
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 from ltr.trainers.base_trainer import LTRTrainer
+from ltr.trainers.validation import attach_from_settings
 
 
 def model_config(size: str) -> SiamRPNConfig:
@@ -35,9 +41,10 @@ def build_net(settings: Settings) -> torch.nn.Module:
 
 
 def wrap_ddp(net: torch.nn.Module, settings: Settings) -> torch.nn.Module:
+    """DDP around ``net`` under torchrun (frame-level actors call ``net(template, search)``, i.e.
+    its forward, so DDP averages their gradients); ``net`` itself in a single process."""
     if getattr(settings, "world_size", 1) > 1:
-        device_ids = [settings.local_rank] if str(settings.device).startswith("cuda") else None
-        return torch.nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
+        return distributed.wrap_ddp(net, str(settings.device))
     return net
 
 
@@ -60,10 +67,12 @@ def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
         optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
                                                            eta_min=settings.lr * settings.final_lr_factor)
-    return LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="siamrpnpp",
-                      model_size=settings.model_size, collate_fn=stack_siamese_batch, lr_scheduler=scheduler,
-                      num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                      print_interval=settings.print_interval, quiet=quiet)
+    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="siamrpnpp",
+                         model_size=settings.model_size, collate_fn=stack_siamese_batch, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
+                         print_interval=settings.print_interval, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer
 
 
 def set_defaults(settings: Settings, **defaults) -> None:
@@ -101,6 +110,7 @@ def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
                                 scst_weight=settings.scst_weight, box_weight=settings.box_weight)
     actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
                      chunk_size=settings.replay_chunk, start="first_frame")
+    # The net stays unwrapped: SLTTrainer puts the adapter's replay pass under DDP when distributed.
     sampler = SequenceSampler(datasets, p_datasets,
                               num_episodes=settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size,
                               num_frames=settings.num_frames, max_gap=settings.max_gap,
@@ -110,7 +120,9 @@ def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
                                                            eta_min=settings.lr * settings.final_lr_factor)
-    return SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
-                      tracker_name="siamrpnpp", model_size=settings.model_size, lr_scheduler=scheduler,
-                      num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                      print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+    trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
+                         tracker_name="siamrpnpp", model_size=settings.model_size, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
+                         print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer

@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from ltr.admin.settings import Settings
+from ltr.trainers.validation import attach_from_settings
 from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults
 from ltr.train_settings.transt.transt import build_net, model_config, param_groups
 
@@ -35,7 +36,9 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     Fields of ``settings`` used: model_size, checkpoint (FLT start), device, seed, episodes_per_batch
     (k), num_frames (T), samples_per_episode, max_gap, max_interval, interval_prob, temperature, eps,
     reward, scst_weight, box_weight, replay_chunk, lr, backbone_lr, weight_decay, lr_drop_epochs,
-    grad_clip, epochs, iterations_per_epoch, num_workers, print_interval.
+    grad_clip, epochs, iterations_per_epoch, num_workers, print_interval; optionally the validation
+    fields (``validate_every``, ``validation_dataset``). The network stays unwrapped: under
+    torchrun the SLT trainer puts the adapter's replay pass under DDP.
     """
     from pytracking.tracker.transt.core import TransTCore
     from pytracking.tracker.transt.slt_adapter import TransTSLTAdapter
@@ -58,10 +61,12 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     optimizer = torch.optim.AdamW(param_groups(net, settings.lr, settings.backbone_lr), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_drop_epochs, gamma=0.1)
-    return SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
-                      tracker_name="transt", model_size=settings.model_size, lr_scheduler=scheduler,
-                      num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                      print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+    trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
+                         tracker_name="transt", model_size=settings.model_size, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
+                         print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer
 
 
 def require_checkpoint(settings: Settings, flt_command: str) -> None:
@@ -83,7 +88,9 @@ def configure(settings: Settings) -> None:
 def paper_datasets(settings: Settings) -> List:
     """LaSOT train, GOT-10k vot-train, TrackingNet 0-3 (paths from the environment)."""
     from ltr.dataset import Got10k, Lasot, TrackingNet
-    return [Lasot(split="train"), Got10k(split="vottrain"), TrackingNet(set_ids=list(range(4)))]
+    env = settings.env
+    return [Lasot(env.lasot_dir, split="train"), Got10k(env.got10k_dir, split="vottrain"),
+            TrackingNet(env.trackingnet_dir, set_ids=list(range(4)))]
 
 
 def build_trainer(settings: Settings, quiet: bool = False):

@@ -31,6 +31,7 @@ from ltr.data.transt_processing import TransTProcessing
 from ltr.models.registry import build_network, load_network
 from ltr.models.tracking.transt import TransTConfig
 from ltr.trainers.base_trainer import LTRTrainer
+from ltr.trainers.validation import attach_from_settings
 from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults, wrap_ddp
 
 __all__ = ["model_config", "build_net", "param_groups", "build_flt_trainer", "configure", "build_trainer", "run"]
@@ -62,7 +63,11 @@ def param_groups(net: torch.nn.Module, lr: float, backbone_lr: float) -> List[di
 
 def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Optional[Sequence[float]] = None,
                       quiet: bool = False) -> LTRTrainer:
-    """Frame-level TransT trainer from the fields of ``settings`` (see :func:`configure` and tiny.py)."""
+    """Frame-level TransT trainer from the fields of ``settings`` (see :func:`configure` and tiny.py).
+
+    The optional validation fields (``validate_every``, ``validation_dataset``) attach tracking
+    validation (:func:`ltr.trainers.validation.attach_from_settings`).
+    """
     cfg = model_config(settings.model_size)
     processing = TransTProcessing(cfg, template_center_jitter=settings.template_center_jitter,
                                   search_center_jitter=settings.search_center_jitter,
@@ -77,27 +82,32 @@ def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     optimizer = torch.optim.AdamW(param_groups(net, settings.lr, settings.backbone_lr), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_drop_epochs, gamma=0.1)
-    return LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="transt",
-                      model_size=settings.model_size, collate_fn=stack_siamese_batch, lr_scheduler=scheduler,
-                      num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
-                      print_interval=settings.print_interval, quiet=quiet)
+    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="transt",
+                         model_size=settings.model_size, collate_fn=stack_siamese_batch, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
+                         print_interval=settings.print_interval, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer
 
 
 def configure(settings: Settings) -> None:
     """The official numbers (command-line overrides win)."""
-    pretrained = Path(settings.env.pretrained_networks_dir or ".") / "resnet50.pth"
+    folder = settings.env.pretrained_networks_dir
+    pretrained = Path(folder) / "resnet50.pth" if folder else None
     set_defaults(settings, model_size="paper", batch_size=38, iterations_per_epoch=1000, epochs=1000,
                  lr=1e-4, backbone_lr=1e-5, weight_decay=1e-4, lr_drop_epochs=500,
                  num_workers=4, print_interval=10, max_gap=100,
                  template_center_jitter=0.0, search_center_jitter=3.0, template_scale_jitter=0.0,
                  search_scale_jitter=0.25, brightness_jitter=0.2, gray_prob=0.05,
-                 backbone_weights=str(pretrained) if pretrained.is_file() else None)
+                 backbone_weights=str(pretrained) if pretrained is not None and pretrained.is_file() else None)
 
 
 def paper_datasets(settings: Settings) -> List:
     """LaSOT train, GOT-10k vot-train, COCO train 2017, TrackingNet 0-3 (paths from the environment)."""
     from ltr.dataset import Got10k, Lasot, MSCOCOSeq, TrackingNet
-    return [Lasot(split="train"), Got10k(split="vottrain"), MSCOCOSeq(), TrackingNet(set_ids=list(range(4)))]
+    env = settings.env
+    return [Lasot(env.lasot_dir, split="train"), Got10k(env.got10k_dir, split="vottrain"), MSCOCOSeq(env.coco_dir),
+            TrackingNet(env.trackingnet_dir, set_ids=list(range(4)))]
 
 
 def build_trainer(settings: Settings, quiet: bool = False) -> LTRTrainer:

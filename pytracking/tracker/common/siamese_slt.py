@@ -5,6 +5,12 @@ test-time choice (``pscore.argmax``), sampling trackers draw from the policy ove
 Replay re-runs the network with gradients on the recorded template and search crops and
 rebuilds ``pscore`` from the fresh scores and the recorded state-dependent constants.
 
+The replay network pass (template features, then tracking on the recorded search crops) is the
+``forward`` of :attr:`SiameseSLTAdapter.replay_module`, a small ``nn.Module`` over the core's
+network. In a single process it is called as it is; under DistributedDataParallel the SLT trainer
+wraps it in DDP once, so the gradients of replay are averaged over ranks (DDP only synchronises
+what runs through a wrapped module's forward).
+
 A subclass provides three tracker-specific pieces:
     * :meth:`record_constants`: per-tracker constants of a step that ``pscore`` depends on;
     * :meth:`replay_pscore`: ``pscore`` (R*T, N) with gradients from fresh network outputs;
@@ -20,6 +26,25 @@ from ltr.data.crop import boxes_to_crop_frame
 from pytracking.tracker.common.siamese_core import SearchResult, SiameseCore
 from slt_plugins.adapter import LossOutput, ReplayRecords, StepOutput
 from slt_plugins.scst import scst_loss
+
+
+class SiameseReplayNet(torch.nn.Module):
+    """The replay network pass of a :class:`SiameseCore` as a module (so that DDP can wrap it).
+
+    ``forward(template_input (R, 3, Z, Z), search_input (R*T, 3, X, X), steps=T)`` computes the
+    template features of the R rollouts, repeats each T times and runs the network on the
+    search crops; it returns the core's raw network outputs. Its parameters are the core's
+    network's parameters (registered as the submodule ``net``).
+    """
+
+    def __init__(self, core: SiameseCore):
+        super().__init__()
+        self.net = core.net
+        self._core = core  # plain Python object: not part of the module tree or the state dict
+
+    def forward(self, template_input: torch.Tensor, search_input: torch.Tensor, steps: int) -> Any:
+        template_feat = self._core.compute_template_features(template_input)
+        return self._core.run_network(repeat_rows(template_feat, steps), search_input)
 
 
 def repeat_rows(tree: Any, repeats: int) -> Any:
@@ -51,6 +76,8 @@ class SiameseSLTAdapter:
         self.scst_weight = float(scst_weight)
         self.box_weight = float(box_weight)
         self.scst_reduction = scst_reduction
+        #: Runs the replay network pass; the SLT trainer replaces it by a DDP wrapper when distributed.
+        self.replay_module: torch.nn.Module = SiameseReplayNet(core)
 
     @property
     def net(self) -> torch.nn.Module:
@@ -92,8 +119,7 @@ class SiameseSLTAdapter:
     def replay_loss(self, records: ReplayRecords, advantage: torch.Tensor) -> LossOutput:
         R, T = records.num_rollouts, records.num_steps
         steps = {k: v.flatten(0, 1) for k, v in records.steps.items()}  # (R*T, ...)
-        template_feat = self.core.compute_template_features(records.init["template"])
-        outputs = self.core.run_network(repeat_rows(template_feat, T), steps["search"])
+        outputs = self.replay_module(records.init["template"], steps["search"], T)
         pscore = self.replay_pscore(outputs, steps)
         log_p = self.policy.log_probs(pscore).gather(1, steps["action"].long().view(-1, 1)).view(R, T)
         scst = scst_loss(log_p, advantage.to(log_p), reduction=self.scst_reduction)

@@ -106,7 +106,8 @@ class TrDiMPTrackingConfig:
     augmentation_expansion_factor: Optional[float] = 2.0
     random_shift_factor: float = 1.0 / 3.0
     # localisation
-    score_preprocess: str = "none"              # 'none' or 'softmax' (display only; see localise)
+    score_preprocess: str = "none"              # 'none' or 'softmax' (display only; see localize)
+    score_norm_meanmax: Tuple[float, float] = (-7.0, 7.0)   # mean -> lo, max -> hi before 'softmax'
     advanced_localization: bool = True
     target_not_found_threshold: float = 0.25
     uncertain_threshold: float = -math.inf
@@ -141,6 +142,12 @@ class TrDiMPTrackingConfig:
                 values[f.name] = params.get(f.name)
         if params.has("dispalcement_scale") and not params.has("displacement_scale"):
             values["displacement_scale"] = params.get("dispalcement_scale")
+        for name in ("window_output", "iounet_augmentation", "use_image_aspect_ratio"):
+            if params.get(name, False):
+                raise ValueError(f"TrDiMP parameter {name}=True is not supported by this implementation "
+                                 f"(the official TrDiMP sets use False)")
+        if list(params.get("scale_factors", [1])) not in ([1], [1.0]):
+            raise ValueError("TrDiMP here searches at a single scale; scale_factors must be [1]")
         cfg = cls(**values)
         cfg.validate()
         return cfg
@@ -850,6 +857,6 @@ class TrDiMPCore:
         flat = scores.reshape(scores.shape[0], -1)
         mean = flat.mean(dim=1, keepdim=True)
         peak = flat.amax(dim=1, keepdim=True)
-        lo, hi = -7.0, 7.0
+        lo, hi = self.cfg.score_norm_meanmax
         norm = (flat - mean) / (peak - mean).clamp_min(torch.finfo(flat.dtype).tiny) * (hi - lo) + lo
         return torch.softmax(norm, dim=1).reshape(scores.shape)

@@ -1,0 +1,245 @@
+"""Building blocks shared by the TrDiMP settings (FLT and SLT, paper and tiny).
+
+Each setting fills ``settings`` with plain fields (:func:`set_defaults`: command-line overrides
+win) and calls :func:`build_flt_trainer` or :func:`build_slt_trainer`, which return ready
+trainers so benchmarks can drive them with their own budgets.
+
+Learning rates follow the reference per module (``lr_groups``): the filter initialiser, the
+filter optimiser (its learned step length, regularisation and label/mask predictors), the
+classification head, the transformer, the IoU-Net, and the trained backbone blocks
+(``backbone_layers``; the paper model trains only ``layer3`` of its ImageNet ResNet-50).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import torch
+
+from ltr.actors.trdimp_actor import OFFICIAL_LOSS_WEIGHT, TrDiMPActor
+from ltr.admin.settings import Settings
+from ltr.data.dimp_processing import OFFICIAL_PROPOSAL_PARAMS, DiMPProcessing, stack_dimp_batch
+from ltr.data.sampler import FrameLevelSampler
+from ltr.models.registry import load_network
+from ltr.models.tracking.trdimp import TrDiMPConfig, build_trdimp
+from ltr.trainers.base_trainer import LTRTrainer
+from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults
+
+__all__ = ["OFFICIAL_FLT_LR", "OFFICIAL_SLT_LR", "model_config", "build_net", "param_groups", "build_processing",
+           "build_flt_trainer", "build_slt_trainer", "flt_paper_datasets", "slt_paper_datasets",
+           "require_checkpoint", "default_backbone_weights", "run_trainer", "set_defaults"]
+
+#: Adam learning rates per module of TrDiMP's frame-level training (SLTtrack ``train_settings/trdimp/trdimp.py``).
+OFFICIAL_FLT_LR: Dict[str, float] = {"filter_initializer": 5e-5, "filter_optimizer": 5e-4, "clf_head": 5e-5,
+                                     "transformer": 1e-3, "bb_regressor": 1e-3, "backbone": 2e-5}
+
+#: Adam learning rates per module of SLT-TrDiMP (SLTtrack ``train_settings/slt_trdimp/slt_trdimp.py``).
+OFFICIAL_SLT_LR: Dict[str, float] = {"filter_initializer": 2e-6, "filter_optimizer": 2e-5, "clf_head": 2e-6,
+                                     "transformer": 4e-5, "bb_regressor": 4e-5, "backbone": 8e-7}
+
+
+def model_config(size: str) -> TrDiMPConfig:
+    """``'paper'`` or ``'tiny'``."""
+    return TrDiMPConfig.from_size(size)
+
+
+def default_backbone_weights(settings: Settings) -> Optional[str]:
+    """``<pretrained_networks_dir>/resnet50.pth`` when it exists (nothing is downloaded)."""
+    folder = getattr(settings.env, "pretrained_networks_dir", "") or "."
+    path = Path(folder) / "resnet50.pth"
+    return str(path) if path.is_file() else None
+
+
+def build_net(settings: Settings) -> torch.nn.Module:
+    """Random-initialised TrDiMP (ImageNet backbone when ``backbone_weights`` is set), or ``settings.checkpoint``'s.
+
+    The checkpoint may be a project checkpoint or an official ``trdimp.pth`` (loaded strictly,
+    as the reference SLT setting does).
+    """
+    if getattr(settings, "checkpoint", None):
+        net, _ = load_network(settings.checkpoint, tracker="trdimp", size=settings.model_size)
+    else:
+        net = build_trdimp(settings.model_size, backbone_weights=getattr(settings, "backbone_weights", None))
+    return net.to(settings.device)
+
+
+def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
+    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
+
+
+def param_groups(net: torch.nn.Module, lr_groups: Mapping[str, float],
+                 backbone_layers: Sequence[str]) -> List[Dict[str, Any]]:
+    """Adam parameter groups, one per module with its own learning rate.
+
+    Args:
+        net: a TrDiMP network (possibly DDP-wrapped).
+        lr_groups: learning rate per group name: ``filter_initializer``, ``filter_optimizer``,
+            ``clf_head`` (classification feature head), ``transformer``, ``bb_regressor``,
+            ``backbone``. A missing name leaves that module untrained.
+        backbone_layers: backbone blocks trained at ``lr_groups['backbone']`` (e.g. ``['layer3']``).
+
+    Returns:
+        Groups of parameters that require gradients; parameters outside every group (frozen
+        blocks, the unused ``layer4``/``fc``) are not optimised, as in the reference.
+    """
+    net = _unwrap(net)
+    clf = net.classifier
+    modules: Dict[str, List[torch.nn.Module]] = {
+        "filter_initializer": [clf.filter_initializer], "filter_optimizer": [clf.filter_optimizer],
+        "clf_head": [clf.feature_extractor], "transformer": [clf.transformer], "bb_regressor": [net.bb_regressor],
+        "backbone": [getattr(net.feature_extractor, name) for name in backbone_layers
+                     if isinstance(getattr(net.feature_extractor, name, None), torch.nn.Module)],
+    }
+    unknown = sorted(set(lr_groups) - set(modules))
+    if unknown:
+        raise ValueError(f"Unknown learning-rate groups {unknown}; known: {sorted(modules)}.")
+    seen: set = set()
+    groups = []
+    for name, lr in lr_groups.items():
+        params = []
+        for module in modules[name]:
+            for p in module.parameters():
+                # The transformer shares one attention module between encoder and decoder;
+                # every tensor must sit in exactly one group.
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        if params:
+            groups.append({"params": params, "lr": float(lr), "name": name})
+    return groups
+
+
+def build_processing(settings: Settings, cfg: TrDiMPConfig) -> DiMPProcessing:
+    """TrDiMP crops/labels/proposals with the network's geometry and the jitter fields of ``settings``."""
+    return DiMPProcessing(output_sz=cfg.image_sample_size, search_area_factor=cfg.search_area_scale,
+                          feature_sz=cfg.feature_size, filter_sz=cfg.filter_size,
+                          template_center_jitter=settings.template_center_jitter,
+                          search_center_jitter=settings.search_center_jitter,
+                          template_scale_jitter=settings.template_scale_jitter,
+                          search_scale_jitter=settings.search_scale_jitter,
+                          border_mode="inside_major", max_scale_change=1.5,
+                          label_sigma_factor=settings.output_sigma_factor / cfg.search_area_scale,
+                          template_label_sigma_factor=cfg.train_label_sigma_factor,
+                          proposal_params=dict(settings.proposal_params),
+                          brightness_jitter=settings.brightness_jitter, gray_prob=settings.gray_prob,
+                          flip_prob=settings.flip_prob)
+
+
+def wrap_ddp(net: torch.nn.Module, settings: Settings) -> torch.nn.Module:
+    """DDP wrapper for multi-process runs.
+
+    ``find_unused_parameters``: the paper network keeps ``layer4``/``fc`` (for checkpoint
+    compatibility) and the transformer holds value projections it never uses, so not every
+    parameter gets a gradient.
+    """
+    if getattr(settings, "world_size", 1) > 1:
+        device_ids = [settings.local_rank] if str(settings.device).startswith("cuda") else None
+        return torch.nn.parallel.DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=True)
+    return net
+
+
+def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Optional[Sequence[float]] = None,
+                      quiet: bool = False) -> LTRTrainer:
+    """Frame-level TrDiMP trainer from the fields of ``settings`` (see trdimp.py and tiny.py).
+
+    Fields used: model_size, checkpoint, backbone_weights, device, seed, world_size, batch_size,
+    iterations_per_epoch, epochs, num_template_frames, num_search_frames, max_gap, the jitter
+    fields, output_sigma_factor, proposal_params, brightness_jitter, gray_prob, flip_prob,
+    loss_weight, hinge_threshold, lr, lr_groups, backbone_layers, lr_step, lr_gamma, grad_clip,
+    num_workers, print_interval.
+    """
+    cfg = model_config(settings.model_size)
+    sampler = FrameLevelSampler(datasets, p_datasets,
+                                samples_per_epoch=settings.batch_size * settings.iterations_per_epoch * settings.world_size,
+                                max_gap=settings.max_gap, num_template_frames=settings.num_template_frames,
+                                num_search_frames=settings.num_search_frames,
+                                processing=build_processing(settings, cfg), frame_sample_mode="causal",
+                                seed=settings.seed)
+    net = wrap_ddp(build_net(settings), settings)
+    actor = TrDiMPActor(net, loss_weight=settings.loss_weight, hinge_threshold=settings.hinge_threshold,
+                        device=settings.device)
+    optimizer = torch.optim.Adam(param_groups(net, settings.lr_groups, settings.backbone_layers), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step, gamma=settings.lr_gamma)
+    return LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="trdimp",
+                      model_size=settings.model_size, collate_fn=stack_dimp_batch, lr_scheduler=scheduler,
+                      num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
+                      print_interval=settings.print_interval, quiet=quiet)
+
+
+def flt_defaults() -> Dict[str, Any]:
+    """Processing and loss fields common to the paper and tiny FLT settings (reference values)."""
+    return dict(num_template_frames=3, num_search_frames=3, template_center_jitter=3.0, search_center_jitter=5.5,
+                template_scale_jitter=0.25, search_scale_jitter=0.5, output_sigma_factor=1.0 / 4.0,
+                proposal_params=dict(OFFICIAL_PROPOSAL_PARAMS), brightness_jitter=0.2, gray_prob=0.05,
+                flip_prob=0.5, loss_weight=dict(OFFICIAL_LOSS_WEIGHT), hinge_threshold=0.05)
+
+
+def require_checkpoint(settings: Settings, flt_command: str) -> None:
+    """SLT fine-tunes a frame-level model: stop with the fix when no start weights are given."""
+    if not settings.checkpoint:
+        raise SystemExit(f"{settings.project_path or 'SLT'} fine-tunes a frame-level TrDiMP: pass --checkpoint FILE "
+                         f"(an official trdimp.pth or the latest.pth written by '{flt_command}').")
+
+
+def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Optional[Sequence[float]] = None,
+                      quiet: bool = False):
+    """Sequence-level TrDiMP trainer: explore/replay through the adapter registered as ``'trdimp'``.
+
+    The adapter (:mod:`pytracking.tracker.trdimp.slt_adapter`) runs the test-time tracker's
+    code in the reference SLT explore variant (``official_explore``: no online classifier
+    update, plain argmax localisation, softmax scores), samples from softmax over the raw
+    score map mean-max scaled to (-7, 7) (:func:`slt_plugins.policy.official_policy`), and
+    returns ``scst_weight * SCST + box_weight * KL(IoU-Net)`` in replay.
+
+    Fields used: model_size, checkpoint (FLT start), device, seed, world_size, episodes_per_batch
+    (k), num_frames (T), samples_per_episode, max_gap, max_interval, interval_prob, reward,
+    scst_weight, box_weight, proposal_params, official_explore, replay_chunk, lr, lr_groups,
+    backbone_layers, lr_step, lr_gamma, grad_clip, epochs, iterations_per_epoch, num_workers,
+    print_interval.
+    """
+    # Importing the module registers the adapter under 'trdimp'; the registry keeps this
+    # builder independent of the adapter's class.
+    import pytracking.tracker.trdimp.slt_adapter  # noqa: F401
+    from slt_plugins.actor import SLTActor
+    from slt_plugins.policy import official_policy
+    from slt_plugins.registry import get
+    from slt_plugins.sampler import SequenceSampler
+    from slt_plugins.trainer import SLTTrainer
+
+    net = build_net(settings)
+    adapter = get("adapter", "trdimp").from_network(
+        net, official_explore=settings.official_explore, device=settings.device, policy=official_policy("trdimp"),
+        scst_weight=settings.scst_weight, box_weight=settings.box_weight,
+        proposal_params=dict(settings.proposal_params), seed=settings.seed)
+    actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
+                     chunk_size=settings.replay_chunk, start="first_frame")
+    sampler = SequenceSampler(datasets, p_datasets,
+                              num_episodes=settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size,
+                              num_frames=settings.num_frames, max_gap=settings.max_gap,
+                              max_interval=settings.max_interval, interval_prob=settings.interval_prob,
+                              seed=settings.seed)
+    optimizer = torch.optim.Adam(param_groups(net, settings.lr_groups, settings.backbone_layers), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step, gamma=settings.lr_gamma)
+    return SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
+                      tracker_name="trdimp", model_size=settings.model_size, lr_scheduler=scheduler,
+                      num_workers=settings.num_workers, grad_clip=settings.grad_clip,
+                      print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+
+
+def slt_defaults() -> Dict[str, Any]:
+    """Fields common to the paper and tiny SLT settings (reference values)."""
+    return dict(samples_per_episode=1, max_interval=10, interval_prob=0.3, reward="ao", scst_weight=4.0,
+                box_weight=0.01, proposal_params=dict(OFFICIAL_PROPOSAL_PARAMS), official_explore=True)
+
+
+def flt_paper_datasets(settings: Settings) -> List:
+    """LaSOT train, GOT-10k vot-train, TrackingNet chunks 6-11, COCO 2017 train (paths from the environment)."""
+    from ltr.dataset import Got10k, Lasot, MSCOCOSeq, TrackingNet
+    return [Lasot(split="train"), Got10k(split="vottrain"), TrackingNet(set_ids=list(range(6, 12))),
+            MSCOCOSeq(version="2017")]
+
+
+def slt_paper_datasets(settings: Settings) -> List:
+    """LaSOT train, GOT-10k vot-train, TrackingNet chunks 6-11 (paths from the environment)."""
+    from ltr.dataset import Got10k, Lasot, TrackingNet
+    return [Lasot(split="train"), Got10k(split="vottrain"), TrackingNet(set_ids=list(range(6, 12)))]

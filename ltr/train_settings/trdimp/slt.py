@@ -1,0 +1,46 @@
+"""SLT-TrDiMP: sequence-level fine-tuning of a frame-level TrDiMP with the reference settings.
+
+Reference: SLTtrack ``ltr/train_settings/slt_trdimp/slt_trdimp.py``:
+
+* start: the frame-level TrDiMP weights (``--checkpoint``: the official ``trdimp.pth`` or a
+  checkpoint of ``ltr/run_training.py trdimp trdimp``), loaded strictly;
+* episodes: LaSOT train, GOT-10k vot-train, TrackingNet chunks 6-11 (equal probabilities, no
+  COCO); k = 8 episodes per iteration of T = 24 search frames, the template at most 300 frames
+  before the first search frame; frame-interval augmentation with probability 0.3, intervals
+  up to 10;
+* rollouts: per episode one argmax and one sampling tracker from the ground truth of the
+  first search frame, with the reference explore variant of the tracker (no online classifier
+  update, plain argmax localisation, 5 filter-optimiser iterations); policy softmax over the
+  raw score map mean-max scaled to (-7, 7); reward AO;
+* loss: 4 * SCST + 0.01 * KL(IoU-Net) on the sampled crops (128 proposals per frame, as in
+  FLT); replay 4 episodes per backward;
+* optimisation: Adam with per-module learning rates (filter initialiser 2e-6, filter optimiser
+  2e-5, classification head 2e-6, transformer 4e-5, IoU-Net 4e-5, backbone layer3 8e-7),
+  gradient norm clipped at 40, 40 epochs of 5000 episodes, lr x 0.5 every 8 epochs.
+
+Run: ``python ltr/run_training.py trdimp slt --checkpoint trdimp.pth``.
+"""
+from ltr.admin.settings import Settings
+from ltr.train_settings.trdimp.common import (OFFICIAL_SLT_LR, build_slt_trainer, require_checkpoint, run_trainer,
+                                              set_defaults, slt_defaults, slt_paper_datasets)
+
+#: Reference episodes per epoch.
+EPISODES_PER_EPOCH = 5000
+
+
+def configure(settings: Settings) -> None:
+    """The reference numbers (command-line overrides win)."""
+    set_defaults(settings, model_size="paper", episodes_per_batch=8, num_frames=24, max_gap=300, replay_chunk=4,
+                 lr=8e-6, lr_groups=dict(OFFICIAL_SLT_LR), backbone_layers=("layer3",), lr_step=8, lr_gamma=0.5,
+                 grad_clip=40.0, epochs=40, iterations_per_epoch=EPISODES_PER_EPOCH // 8, num_workers=4,
+                 print_interval=10, **slt_defaults())
+
+
+def build_trainer(settings: Settings, quiet: bool = False):
+    configure(settings)
+    require_checkpoint(settings, "python ltr/run_training.py trdimp trdimp")
+    return build_slt_trainer(settings, slt_paper_datasets(settings), [1, 1, 1], quiet=quiet)
+
+
+def run(settings: Settings) -> None:
+    run_trainer(build_trainer(settings), settings)

@@ -1,0 +1,36 @@
+"""Tiny SLT-TrDiMP on the synthetic stream, from a tiny frame-level checkpoint.
+
+    python ltr/run_training.py trdimp slt_tiny --checkpoint <workspace>/checkpoints/trdimp/tiny/latest.pth
+
+The reference SLT-TrDiMP recipe (explore variant, softmax policy, 4 * SCST + 0.01 * KL loss,
+replay 4 episodes per backward, Adam with per-module learning rates, clipping at 40,
+frame-interval augmentation up to 10 with probability 0.3) with CPU-sized numbers: k = 4
+episodes of T = 8 search frames, learning rates 10x the reference (a short budget; the whole
+backbone trains, as in the tiny frame-level setting), and a decay after 8 of 10 epochs.
+"""
+from ltr.admin.settings import Settings
+from ltr.dataset.synthetic import SyntheticVideoDataset
+from ltr.train_settings.trdimp.common import (OFFICIAL_SLT_LR, build_slt_trainer, require_checkpoint, run_trainer,
+                                              set_defaults, slt_defaults)
+
+#: The reference per-module rates, 10x, for the short CPU budget.
+TINY_SLT_LR = {name: 10 * lr for name, lr in OFFICIAL_SLT_LR.items()}
+
+
+def configure(settings: Settings) -> None:
+    set_defaults(settings, model_size="tiny", episodes_per_batch=4, num_frames=8, max_gap=30, replay_chunk=4,
+                 lr=8e-5, lr_groups=dict(TINY_SLT_LR), backbone_layers=("conv1", "bn1", "layer1", "layer2", "layer3"),
+                 lr_step=8, lr_gamma=0.5, grad_clip=40.0, epochs=10, iterations_per_epoch=20, num_workers=0,
+                 print_interval=10, **slt_defaults())
+
+
+def build_trainer(settings: Settings, quiet: bool = False):
+    configure(settings)
+    require_checkpoint(settings, "python ltr/run_training.py trdimp tiny")
+    # A different seed than the frame-level stream, so fine-tuning sees fresh videos.
+    datasets = [SyntheticVideoDataset("train", seed=settings.seed + 1)]
+    return build_slt_trainer(settings, datasets, quiet=quiet)
+
+
+def run(settings: Settings) -> None:
+    run_trainer(build_trainer(settings), settings)

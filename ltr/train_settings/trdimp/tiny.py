@@ -1,0 +1,37 @@
+"""Tiny TrDiMP, frame-level training on the synthetic stream (minutes on a CPU).
+
+    python ltr/run_training.py trdimp tiny
+
+The reference recipe (3 + 3 frames per sample, TrDiMP's jitter, labels, proposals and loss
+weights, Adam with per-module learning rates and a step decay) with the tiny network (128 px
+samples, 8x8 features, 9x9 scores). Differences, all for a short CPU budget from scratch:
+the whole backbone trains (it has no ImageNet start) and the learning rates are higher, a
+smaller batch, frames within 30 frames of each other (the synthetic videos are short), and no
+grey augmentation (synthetic targets differ mostly by colour).
+"""
+from ltr.admin.settings import Settings
+from ltr.dataset.synthetic import SyntheticVideoDataset
+from ltr.train_settings.trdimp.common import build_flt_trainer, flt_defaults, run_trainer, set_defaults
+
+#: Per-module learning rates for training the tiny model from scratch.
+TINY_FLT_LR = {"filter_initializer": 5e-4, "filter_optimizer": 5e-3, "clf_head": 5e-4, "transformer": 2e-3,
+               "bb_regressor": 2e-3, "backbone": 1e-3}
+
+
+def configure(settings: Settings) -> None:
+    defaults = flt_defaults()
+    defaults.update(gray_prob=0.0)
+    set_defaults(settings, model_size="tiny", batch_size=8, iterations_per_epoch=100, epochs=15, max_gap=30,
+                 lr=1e-3, lr_groups=dict(TINY_FLT_LR), backbone_layers=("conv1", "bn1", "layer1", "layer2", "layer3"),
+                 lr_step=10, lr_gamma=0.2, grad_clip=None, num_workers=0, print_interval=50, backbone_weights=None,
+                 **defaults)
+
+
+def build_trainer(settings: Settings, quiet: bool = False):
+    configure(settings)
+    datasets = [SyntheticVideoDataset("train", seed=settings.seed)]
+    return build_flt_trainer(settings, datasets, quiet=quiet)
+
+
+def run(settings: Settings) -> None:
+    run_trainer(build_trainer(settings), settings)
