@@ -1,7 +1,8 @@
 """Cost of one sequence-level training (SLT) iteration against one frame-level (FLT) iteration.
 
     python benchmarks/slt_step.py [--tracker NAME ...] [--sizes tiny paper] [--k 8] [--T 24]
-                                  [--repeats 5] [--device cpu] [--threads N] [--json FILE]
+                                  [--repeats 5] [--device cpu] [--threads 1] [--json FILE]
+                                  [--checkpoint TRACKER:SIZE=FILE ...] [--profile auto|always|never]
 
 For every tracker and model size it builds the tracker's real FLT and SLT trainers (its
 ``ltr/train_settings/<tracker>/`` settings, synthetic data, the same random start weights for
@@ -25,8 +26,11 @@ both) and measures:
 Data loading is excluded: the k episodes and the FLT batch are drawn from the synthetic video
 stream once, before timing, and reused by every repetition (so the FLT crops, cut by the data
 pipeline, cost nothing here, while the SLT explore crops its search regions itself, as it must).
-The start weights are random; the rollouts' boxes therefore wander, which changes crop
-positions, not the amount of work.
+Start weights: ``--checkpoint TRACKER:SIZE=FILE`` (the same file for both trainers), random
+otherwise. Random weights regress random box sizes, so rollouts' search regions drift to several
+times the frame size; the crop op (roi_align with ceil(region / crop)^2 samples per output pixel)
+then costs more than with a trained tracker. Each row reports the region-to-crop side ratios seen
+during explore, so such inflation is visible.
 
 Measurements are interleaved (SLT, FLT, SLT, FLT, ...) after one untimed warm-up of each, and
 each reported time is the median over ``--repeats``, so load from other processes on a shared
@@ -48,7 +52,10 @@ JSON (``--json FILE``)::
                "device", "samples_per_episode", "tracked_frames", "frames_grad", "frames_nograd",
                "flt_batch", "slt_ms", "flt_ms", "explore_ms", "replay_ms", "step_ms",
                "explore_batched_ms", "explore_sequential_ms", "same_actions", "repeats",
-               "frame_size", "meets_targets": {...}, "times_s": {...}, "profile": {...} | null}]}
+               "frame_size", "weights", "meets_targets": {...},
+               "explore_phases_ms": {"batched"|"sequential": {"total_ms", "network_ms", "crop_ms",
+                                     "rest_ms", "network_calls", "crop_scale": {...}}},
+               "times_s": {...}, "profile": {...} | null}]}
 """
 from __future__ import annotations
 
@@ -229,6 +236,23 @@ class PhaseTimer:
         self._depth = 0
         self._tic = 0.0
         self._undo: List[Callable[[], None]] = []
+        #: region side / output side of every crop_square region: roi_align's adaptive sampling
+        #: takes ceil(ratio)^2 samples per output pixel, so this says what the crops cost.
+        self.crop_scales: List[float] = []
+
+    def crop_scale_summary(self) -> Dict[str, float]:
+        """Median and maximum region-side / crop-side ratio, and the mean samples per output pixel."""
+        if not self.crop_scales:
+            return {}
+        scales = np.asarray(self.crop_scales)
+        return {"median": float(np.median(scales)), "max": float(scales.max()),
+                "samples_per_pixel": float(np.mean(np.ceil(np.maximum(scales, 1e-9)) ** 2))}
+
+    def _record_crop(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+        sizes = kwargs.get("sizes", args[3] if len(args) > 3 else None)
+        out = kwargs.get("out_size", args[4] if len(args) > 4 else None)
+        if isinstance(sizes, torch.Tensor) and out:
+            self.crop_scales.extend((sizes.detach().double().cpu().reshape(-1) / float(out)).tolist())
 
     # phase bookkeeping --------------------------------------------------------------------
     def _enter(self, phase: str) -> None:
@@ -247,7 +271,11 @@ class PhaseTimer:
             self._phase = None
 
     def _wrap(self, fn: Callable[..., Any], phase: str) -> Callable[..., Any]:
+        record = getattr(fn, "__name__", "") == "crop_square"
+
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if record:
+                self._record_crop(args, kwargs)
             self._enter(phase)
             try:
                 return fn(*args, **kwargs)
@@ -441,14 +469,22 @@ class Workload:
 
 
 def build_workload(tracker: str, size: str, modules: SettingModules, k: int, T: int, device: str, seed: int,
-                   workdir: Path, frame_size: Optional[Tuple[int, int]]) -> Workload:
-    """Both trainers from the same random start weights, k episodes and an FLT batch of equal size."""
+                   workdir: Path, frame_size: Optional[Tuple[int, int]],
+                   checkpoint: Optional[str] = None) -> Workload:
+    """Both trainers from the same start weights, k episodes and an FLT batch of equal size.
+
+    The start weights come from ``checkpoint`` (a project checkpoint of this tracker and size) or
+    are random.
+    """
     from ltr.admin.checkpoint import save_checkpoint
     from ltr.models.registry import build_network
 
-    torch.manual_seed(seed)
-    start = workdir / f"{tracker}_{size}_start.pth"
-    save_checkpoint(start, build_network(tracker, size).state_dict(), tracker=tracker, size=size)
+    if checkpoint is not None:
+        start = Path(checkpoint)
+    else:
+        torch.manual_seed(seed)
+        start = workdir / f"{tracker}_{size}_start.pth"
+        save_checkpoint(start, build_network(tracker, size).state_dict(), tracker=tracker, size=size)
 
     slt_settings = _settings(tracker, f"slt_step_{tracker}_{size}_slt", workdir, device, seed, str(start),
                              episodes_per_batch=k, num_frames=T)
@@ -546,9 +582,10 @@ def profile_workload(work: Workload, seed: int) -> Dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 def measure_row(tracker: str, size: str, modules: SettingModules, k: int, T: int, device: str, repeats: int,
-                seed: int, workdir: Path, frame_size: Optional[Tuple[int, int]], profile: str) -> Dict[str, Any]:
+                seed: int, workdir: Path, frame_size: Optional[Tuple[int, int]], profile: str,
+                checkpoint: Optional[str] = None) -> Dict[str, Any]:
     """Build, time and (if asked or a target is missed) profile one tracker/size."""
-    work = build_workload(tracker, size, modules, k, T, device, seed, workdir, frame_size)
+    work = build_workload(tracker, size, modules, k, T, device, seed, workdir, frame_size, checkpoint)
     dev = torch.device(device)
     slt_stats: List[Dict[str, float]] = []
 
@@ -596,6 +633,7 @@ def measure_row(tracker: str, size: str, modules: SettingModules, k: int, T: int
         # batched and single network evaluations round differently and an argmax flips.
         "same_actions": float((actions["batched"] == actions["sequential"]).float().mean()),
         "repeats": repeats, "frame_size": list(frame_size) if frame_size else "native",
+        "weights": checkpoint or "random",
         "explore_phases_ms": phases,
         "times_s": {"slt": step_times["slt"], "flt": step_times["flt"],
                     "explore_batched": explore_times["batched"], "explore_sequential": explore_times["sequential"]},
@@ -624,11 +662,10 @@ def explore_phases(actor: Any, fns: Dict[str, Callable[[], Any]], repeats: int,
                 synchronize(device)
                 total = time.perf_counter() - tic
             runs.append({"total": total, "network": timer.seconds["network"], "crop": timer.seconds["crop"],
-                         "rest": total - timer.seconds["network"] - timer.seconds["crop"],
-                         "network_calls": timer.calls["network"]})
-        result[name] = {f"{key}_ms" if key != "network_calls" else key:
-                        (1e3 if key != "network_calls" else 1) * median([r[key] for r in runs])
-                        for key in runs[0]}
+                         "rest": total - timer.seconds["network"] - timer.seconds["crop"]})
+        result[name] = {f"{key}_ms": 1e3 * median([r[key] for r in runs]) for key in runs[0]}
+        result[name]["network_calls"] = timer.calls["network"]
+        result[name]["crop_scale"] = timer.crop_scale_summary()
     return result
 
 
@@ -668,6 +705,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                              "loses its core stalls every op; 0 keeps torch's default)")
     parser.add_argument("--frame-size", type=int, nargs=2, default=None, metavar=("H", "W"), dest="frame_size",
                         help="resize the episodes' frames (default: the synthetic videos' native size)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="TRACKER:SIZE=FILE",
+                        help="start weights of one tracker and size (repeatable; default: random weights, "
+                             "whose drifting boxes make crop regions, and so crop costs, larger than a "
+                             "trained tracker's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                         help="cProfile a row: always, never, or when it misses a target (default)")
@@ -675,7 +716,22 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    args.checkpoints = parse_checkpoints(parser, args.checkpoint)
     return args
+
+
+def parse_checkpoints(parser: argparse.ArgumentParser, specs: Sequence[str]) -> Dict[Tuple[str, str], str]:
+    """``TRACKER:SIZE=FILE`` options -> {(tracker, size): file}."""
+    result: Dict[Tuple[str, str], str] = {}
+    for spec in specs:
+        key, sep, path = spec.partition("=")
+        tracker, colon, size = key.partition(":")
+        if not (sep and colon and tracker and size in SIZES and path):
+            parser.error(f"--checkpoint expects TRACKER:SIZE=FILE with SIZE in {SIZES}, got {spec!r}")
+        if not Path(path).is_file():
+            parser.error(f"--checkpoint {spec}: no such file {path!r}")
+        result[(tracker, size)] = path
+    return result
 
 
 def row_kt(args: argparse.Namespace, size: str) -> Tuple[int, int]:
@@ -712,7 +768,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"Measuring {tracker} {size} (k={k}, T={T}, {args.repeats} repeats) ...", flush=True)
                 try:
                     row = measure_row(tracker, size, modules, k, T, args.device, args.repeats, args.seed,
-                                      Path(tmp), tuple(args.frame_size) if args.frame_size else None, args.profile)
+                                      Path(tmp), tuple(args.frame_size) if args.frame_size else None, args.profile,
+                                      args.checkpoints.get((tracker, size)))
                 except Exception as error:  # report and go on with the other rows
                     traceback.print_exc()
                     reason = f"failed: {type(error).__name__}: {error}"
@@ -744,10 +801,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for r in rows:
             for variant in ("batched", "sequential"):
                 p = r["explore_phases_ms"][variant]
+                scale = p.get("crop_scale") or {}
                 phase_rows.append([r["tracker"], r["size"], variant, p["total_ms"], p["network_ms"], p["crop_ms"],
-                                   p["rest_ms"], int(p["network_calls"])])
-        print(format_table(["tracker", "size", "explore", "total", "network", "crop", "rest", "net calls"],
-                           phase_rows))
+                                   p["rest_ms"], int(p["network_calls"]), scale.get("median", float("nan")),
+                                   scale.get("max", float("nan")), scale.get("samples_per_pixel", float("nan"))])
+        print(format_table(["tracker", "size", "explore", "total", "network", "crop", "rest", "net calls",
+                            "region/crop median", "max", "samples/px"], phase_rows))
     for row in rows:
         missed = [name for name, ok in row["meets_targets"].items() if not ok]
         if missed:
@@ -756,7 +815,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     payload = {"benchmark": "slt_step", "machine": machine, "command": command,
                "notes": ["episodes and FLT batch pre-drawn from the synthetic stream (data loading excluded)",
-                         "random start weights, shared by the SLT and FLT trainers",
+                         "SLT and FLT trainers start from the same weights (row 'weights': a file or random)",
                          "times are medians of interleaved repetitions after one warm-up"],
                "targets": {"slt_over_flt_max": TARGET_SLT_OVER_FLT, "batched_speedup_min": TARGET_BATCHED_SPEEDUP,
                            "batched_speedup_applies_to": {"size": SPEEDUP_TARGET_SIZE, "k": SPEEDUP_TARGET_K}},

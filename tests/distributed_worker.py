@@ -6,9 +6,10 @@
 With ``n`` processes of per-rank batch ``b / n`` or one process of batch ``b``, it trains tiny
 SiamRPN++ for a few iterations frame-level (FLT) and sequence-level (SLT, once with the adapter's
 replay module under DDP and once with the generic gradient all-reduce) and writes each run's final
-parameters to ``OUT/<run>_rank<r>.pt``.
+parameters to ``OUT/<run>_rank<r>.pt`` (SLT also after its first step: ``<run>_step1_rank<r>.pt``).
 
-Two deliberate departures from the shipped settings make the runs comparable exactly, since DDP
+Plain SGD replaces the settings' Adam, so that the parameters reflect the gradients linearly.
+Two further departures from the shipped settings make the runs comparable exactly, since DDP
 averages per-rank gradients and only a loss that is a mean of per-sample terms splits that way:
 
 * FLT: SiamRPN++'s loss averages the cross-entropy over all sampled anchors of the batch and
@@ -66,6 +67,13 @@ class PlainReplay:
         return self.core.run_network(repeat_rows(feat, steps), search_input)
 
 
+def use_sgd(trainer, lr: float) -> None:
+    """Plain SGD: parameters then move linearly with the gradients, so a wrongly scaled gradient
+    average shows (Adam would normalise it away)."""
+    trainer.optimizer = torch.optim.SGD([p for p in trainer.net.parameters() if p.requires_grad], lr=lr)
+    trainer.lr_scheduler = None
+
+
 def save_params(trainer, path: Path) -> None:
     torch.save({k: v.detach().clone() for k, v in _unwrap(trainer.net).state_dict().items()}, path)
 
@@ -76,9 +84,11 @@ def run_flt(out: Path, world: int, rank: int, batch: int, iterations: int) -> No
                               batch_size=batch // world, iterations_per_epoch=iterations, epochs=1,
                               print_interval=0)
     trainer = tiny.build_trainer(settings, quiet=True)
+    use_sgd(trainer, lr=0.02)
     actor = trainer.actor
     cfg = dataclasses.replace(actor.cfg, pos_num=10 ** 6, total_num=2 * 10 ** 6)
     trainer.actor = PerSampleMeanActor(actor.net, cfg, device="cpu")
+    save_params(trainer, out / f"flt_start_rank{rank}.pt")  # DDP has broadcast rank 0's random init
     trainer.train(1)
     save_params(trainer, out / f"flt_rank{rank}.pt")
 
@@ -101,6 +111,12 @@ def run_slt(out: Path, world: int, rank: int, episodes: int, iterations: int, st
     else:
         trainer = slt_tiny.build_trainer(settings, quiet=True)
         assert world == 1 or trainer.replay_ddp is not None
+    use_sgd(trainer, lr=0.05)
+    # Exploration is discontinuous in the parameters (argmax and sampled candidates): the float
+    # difference of a first step can flip a later action, so the single-process comparison is
+    # made after the first step and only the ranks' agreement after all steps.
+    trainer.train(1, max_iterations=1)
+    save_params(trainer, out / f"slt_{mode}_step1_rank{rank}.pt")
     trainer.train(1)
     save_params(trainer, out / f"slt_{mode}_rank{rank}.pt")
 
@@ -111,7 +127,7 @@ def main() -> None:
     parser.add_argument("--start", required=True, help="SLT start checkpoint")
     parser.add_argument("--flt-batch", type=int, default=4, help="global FLT batch")
     parser.add_argument("--slt-episodes", type=int, default=4, help="global SLT episodes per iteration")
-    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=2)
     args = parser.parse_args()
     out = Path(args.out)
     torch.set_num_threads(1)

@@ -83,18 +83,21 @@ def _max_diff(a: dict, b: dict) -> float:
 @pytest.mark.parametrize("run", ["flt", "slt_module", "slt_plain"])
 def test_two_ranks_equal_one_process_with_the_doubled_batch(equivalence_runs, run):
     root = equivalence_runs
-    rank0 = _params(root / "ddp" / f"{run}_rank0.pt")
-    rank1 = _params(root / "ddp" / f"{run}_rank1.pt")
-    single = _params(root / "single" / f"{run}_rank0.pt")
     start = load_checkpoint(root / "start.pth")["net"]
-    # Gradients were averaged: both ranks hold exactly the same parameters ...
-    assert _max_diff(rank0, rank1) == 0.0
-    # ... the training moved them ...
-    moved = _max_diff(single, start) if run != "flt" else 1.0
-    assert moved > 1e-4
-    # ... and they are those of one process that saw all the samples (float tolerance).
-    print("DIAG", run, _max_diff(rank0, rank1), _max_diff(rank0, single), _max_diff(single, start))
-    assert _max_diff(rank0, single) < 2e-5, f"{run}: max |ddp - single| = {_max_diff(rank0, single)}"
+    if run == "flt":  # random init: DDP starts every rank from rank 0's weights
+        assert _max_diff(_params(root / "ddp" / "flt_start_rank1.pt"), _params(root / "single" / "flt_start_rank0.pt")) == 0
+    # Gradients were averaged: after all steps both ranks hold exactly the same parameters.
+    assert _max_diff(_params(root / "ddp" / f"{run}_rank0.pt"), _params(root / "ddp" / f"{run}_rank1.pt")) == 0.0
+    # They are those of one process that saw all the samples, to float tolerance. SLT is compared
+    # after its first step: exploration is discontinuous in the parameters, so a float-level
+    # difference can flip a later action (a 1e-8 change of the start weights does the same).
+    name = run if run == "flt" else f"{run}_step1"
+    if run != "flt":
+        assert _max_diff(_params(root / "ddp" / f"{name}_rank0.pt"), _params(root / "ddp" / f"{name}_rank1.pt")) == 0.0
+    ddp, single = _params(root / "ddp" / f"{name}_rank0.pt"), _params(root / "single" / f"{name}_rank0.pt")
+    moved = _max_diff(single, start) if run != "flt" else _max_diff(single, _params(root / "single" / "flt_start_rank0.pt"))
+    assert moved > 1e-3, f"{run}: training did not move the parameters ({moved})"
+    assert _max_diff(ddp, single) < 1e-4 * moved, f"{run}: max |ddp - single| = {_max_diff(ddp, single)}, moved {moved}"
 
 
 def test_torchrun_trains_flt_then_slt_with_rank_zero_logging(tmp_path):

@@ -84,9 +84,15 @@ class TrDiMPActor:
             raise FloatingPointError(f"TrDiMP training loss is {float(loss)} (bb_ce {float(bb_ce)}, "
                                      f"clf {[round(float(c), 6) for c in clf_losses]}); lower the learning "
                                      f"rates or check the batch for degenerate boxes.")
+        # Share of test frames whose final score peak falls on a positive label cell: a direct,
+        # scale-free view of how well the classifier localises (the hinge values are tiny).
+        final = target_scores[-1].detach().reshape(-1, label.shape[-2] * label.shape[-1])
+        label_at_peak = label.reshape(final.shape).gather(1, final.argmax(dim=1, keepdim=True))
+        peak_hit = float((label_at_peak >= self.clf_loss.threshold).float().mean())
         stats.update({"Loss/total": float(loss.detach()), "Loss/bb_ce": float(bb_ce.detach()),
                       "Loss/loss_bb_ce": float(w.get("bb_ce", 0.0) * bb_ce.detach()),
                       "ClfTrain/test_loss": float(clf_losses[-1].detach()),
                       "ClfTrain/test_init_loss": float(clf_losses[0].detach()),
+                      "ClfTrain/peak_hit": peak_hit,
                       "frames_grad": float(test_imgs.shape[0] * test_imgs.shape[1])})
         return loss, stats

@@ -27,7 +27,7 @@ import torch
 
 from ltr.admin import checkpoint as ckpt
 from ltr.admin import distributed
-from ltr.admin.stats import StatsTracker, append_jsonl
+from ltr.admin.stats import AverageMeter, StatsTracker, append_jsonl
 
 
 def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
@@ -252,19 +252,37 @@ class BaseTrainer:
             net_state=_unwrap(self.net).state_dict(), tracker=self.tracker_name, size=self.model_size,
             epoch=self.epoch, iteration=self.iteration_in_epoch, optimizer=self.optimizer.state_dict(),
             scheduler=self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
-            settings=self.settings_for_checkpoint(), stats={"history": self.history},
+            settings=self.settings_for_checkpoint(), stats={"history": self.history, "meters": self._meter_state()},
             rng=rng_per_rank[0], extra=extra)
-        path = ckpt.save_checkpoint(self.checkpoint_path(), **state)
+        # latest.pth first: a run killed between the two writes still resumes from this state.
         ckpt.save_checkpoint(self.checkpoint_dir / "latest.pth", **state)
-        return path
+        return ckpt.save_checkpoint(self.checkpoint_path(), **state)
+
+    def _meter_state(self) -> Dict[str, List[float]]:
+        # The running averages of the unfinished epoch: a run resumed mid-epoch then reports the
+        # same epoch summary as an uninterrupted one.
+        return {k: [m.sum, float(m.count), m.last] for k, m in self.stats.meters.items()}
+
+    def _restore_meters(self, meters: Dict[str, List[float]]) -> None:
+        self.stats.reset()
+        for key, (total, count, last) in meters.items():
+            meter = self.stats.meters.setdefault(key, AverageMeter())
+            meter.sum, meter.count, meter.last = float(total), int(count), float(last)
 
     def settings_for_checkpoint(self) -> Dict[str, Any]:
         plain = ckpt.to_plain(self.settings)
         return plain if isinstance(plain, dict) else {"settings": plain}
 
     def load_checkpoint(self, path: Optional[os.PathLike] = None) -> bool:
-        """Resume from ``path`` or from ``latest.pth`` in the checkpoint folder. Returns True if loaded."""
-        path = Path(path) if path is not None else self.checkpoint_dir / "latest.pth"
+        """Resume from ``path`` or from ``latest.pth`` in the checkpoint folder. Returns True if loaded.
+
+        Without ``latest.pth`` (e.g. deleted) the newest ``<tracker>_epNNNN.pth`` is used.
+        """
+        if path is None:
+            path = self.checkpoint_dir / "latest.pth"
+            if not path.is_file():
+                path = ckpt.latest_checkpoint(self.checkpoint_dir, prefix=self.tracker_name) or path
+        path = Path(path)
         found = distributed.all_gather_object(path.is_file())
         if any(found) and not all(found):
             # Ranks resuming from different states would silently train different models.
@@ -284,6 +302,7 @@ class BaseTrainer:
         self.total_iterations = int(state.get("total_iterations", 0))
         self.counters = dict(state.get("counters", {}) or {})
         self.history = list((state.get("stats") or {}).get("history", []))
+        self._restore_meters((state.get("stats") or {}).get("meters") or {})
         per_rank = state.get("rng_per_rank")
         if per_rank is not None and len(per_rank) == self.world_size:
             ckpt.restore_rng_state(per_rank[self.rank])

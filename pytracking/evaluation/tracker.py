@@ -45,15 +45,16 @@ def load_frame(frame: Any) -> np.ndarray:
         FrameLoadError naming the file if it is missing or cannot be decoded.
     """
     if isinstance(frame, (str, os.PathLike)):
-        import cv2
+        # The training data layer's decoder, so evaluation and training see identical pixels.
+        from ltr.data.image_loader import ImageReadError, imread_rgb
 
         path = os.fspath(frame)
         if not os.path.isfile(path):
             raise FrameLoadError(path, "file does not exist")
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise FrameLoadError(path, "unreadable or not an image")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        try:
+            return imread_rgb(path)
+        except ImageReadError as error:
+            raise FrameLoadError(path, getattr(error, "reason", "unreadable or not an image")) from error
     if callable(frame):
         frame = frame()
     image = np.asarray(frame)

@@ -20,6 +20,7 @@ from ltr.data.processing import SiameseProcessing, stack_siamese_batch
 from ltr.data.sampler import FrameLevelSampler
 from ltr.models.registry import build_network, load_network
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
+from ltr.train_settings.common import run_trainer, set_defaults, wrap_ddp  # noqa: F401 (re-exported)
 from ltr.trainers.base_trainer import LTRTrainer
 from ltr.trainers.validation import attach_from_settings
 
@@ -38,14 +39,6 @@ def build_net(settings: Settings) -> torch.nn.Module:
         if backbone:
             net.load_backbone_weights(backbone)
     return net.to(settings.device)
-
-
-def wrap_ddp(net: torch.nn.Module, settings: Settings) -> torch.nn.Module:
-    """DDP around ``net`` under torchrun (frame-level actors call ``net(template, search)``, i.e.
-    its forward, so DDP averages their gradients); ``net`` itself in a single process."""
-    if getattr(settings, "world_size", 1) > 1:
-        return distributed.wrap_ddp(net, str(settings.device))
-    return net
 
 
 def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet: bool = False) -> LTRTrainer:
@@ -75,17 +68,6 @@ def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
     return trainer
 
 
-def set_defaults(settings: Settings, **defaults) -> None:
-    """Fill fields not already set (command-line overrides win)."""
-    for key, value in defaults.items():
-        if getattr(settings, key, None) is None:
-            setattr(settings, key, value)
-
-
-def run_trainer(trainer, settings: Settings) -> None:
-    if settings.resume:
-        trainer.load_checkpoint()
-    trainer.train(settings.epochs)
 
 
 def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet: bool = False):

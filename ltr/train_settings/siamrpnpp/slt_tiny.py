@@ -11,7 +11,7 @@ def configure(settings: Settings) -> None:
     set_defaults(settings, model_size="tiny", episodes_per_batch=8, num_frames=16, samples_per_episode=1,
                  max_gap=30, max_interval=7, interval_prob=0.5, temperature=4.0, eps=0.01, reward="ao",
                  scst_weight=1.0, box_weight=1.0, replay_chunk=None, lr=1e-4, final_lr_factor=0.1,
-                 weight_decay=0.0, grad_clip=10.0, epochs=10, iterations_per_epoch=20, num_workers=0,
+                 weight_decay=0.0, grad_clip=10.0, epochs=10, iterations_per_epoch=20, num_workers=1,
                  print_interval=10)
 
 

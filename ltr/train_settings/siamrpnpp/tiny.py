@@ -7,7 +7,7 @@ from ltr.train_settings.siamrpnpp.common import build_flt_trainer, run_trainer, 
 def configure(settings: Settings) -> None:
     set_defaults(settings, model_size="tiny", batch_size=16, iterations_per_epoch=100, epochs=20,
                  optimizer="adam", lr=2e-3, final_lr_factor=0.05, weight_decay=1e-5, grad_clip=10.0,
-                 num_workers=0, print_interval=50, max_gap=30,
+                 num_workers=1, print_interval=50, max_gap=30,
                  template_shift=4 / 64, template_scale=0.05, search_shift=32 / 128, search_scale=0.18,
                  blur_prob=0.1, gray_prob=0.0)
 

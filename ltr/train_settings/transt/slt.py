@@ -23,7 +23,7 @@ import torch
 
 from ltr.admin.settings import Settings
 from ltr.trainers.validation import attach_from_settings
-from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults
+from ltr.train_settings.common import run_trainer, set_defaults
 from ltr.train_settings.transt.transt import build_net, model_config, param_groups
 
 __all__ = ["build_slt_trainer", "configure", "build_trainer", "run", "require_checkpoint"]

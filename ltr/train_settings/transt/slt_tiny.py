@@ -9,7 +9,7 @@ backbone, which the tiny model trains from scratch), and a drop after 8 of 10 ep
 """
 from ltr.admin.settings import Settings
 from ltr.dataset.synthetic import SyntheticVideoDataset
-from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults
+from ltr.train_settings.common import run_trainer, set_defaults
 from ltr.train_settings.transt.slt import build_slt_trainer, require_checkpoint
 
 

@@ -7,7 +7,7 @@ stability at that lr, and no grey augmentation (synthetic targets differ mostly 
 """
 from ltr.admin.settings import Settings
 from ltr.dataset.synthetic import SyntheticVideoDataset
-from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults
+from ltr.train_settings.common import run_trainer, set_defaults
 from ltr.train_settings.transt.transt import build_flt_trainer
 
 

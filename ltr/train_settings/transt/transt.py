@@ -32,7 +32,7 @@ from ltr.models.registry import build_network, load_network
 from ltr.models.tracking.transt import TransTConfig
 from ltr.trainers.base_trainer import LTRTrainer
 from ltr.trainers.validation import attach_from_settings
-from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults, wrap_ddp
+from ltr.train_settings.common import run_trainer, set_defaults, wrap_ddp
 
 __all__ = ["model_config", "build_net", "param_groups", "build_flt_trainer", "configure", "build_trainer", "run"]
 

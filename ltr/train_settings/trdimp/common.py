@@ -23,7 +23,7 @@ from ltr.data.sampler import FrameLevelSampler
 from ltr.models.registry import load_network
 from ltr.models.tracking.trdimp import TrDiMPConfig, build_trdimp
 from ltr.trainers.base_trainer import LTRTrainer
-from ltr.train_settings.siamrpnpp.common import run_trainer, set_defaults
+from ltr.train_settings.common import run_trainer, set_defaults
 
 __all__ = ["OFFICIAL_FLT_LR", "OFFICIAL_SLT_LR", "model_config", "build_net", "param_groups", "build_processing",
            "build_flt_trainer", "build_slt_trainer", "flt_paper_datasets", "slt_paper_datasets",
