@@ -129,3 +129,19 @@ def crop_list(images: List[np.ndarray], centers_xy: torch.Tensor, sizes: torch.T
     """Convenience: stack HxWx3 uint8 arrays and crop them in one op."""
     batch, hw = stack_images(images, device=device)
     return crop_square(batch, hw, centers_xy.to(device), sizes.to(device), out_size)
+
+
+def model_input_to_rgb_uint8(model_input: torch.Tensor, input_format: str) -> np.ndarray:
+    """Inverse of :func:`to_model_input` for one crop (3, S, S) -> S x S x 3 uint8 RGB (live views)."""
+    x = model_input.detach().float()
+    if input_format == "bgr255":
+        rgb = x.flip(0)
+    elif input_format == "rgb01":
+        rgb = x * 255.0
+    elif input_format == "rgb_imagenet":
+        mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
+        rgb = (x * std + mean) * 255.0
+    else:
+        raise ValueError(f"Unknown input_format '{input_format}'; expected 'bgr255', 'rgb01' or 'rgb_imagenet'.")
+    return rgb.clamp(0, 255).round().byte().permute(1, 2, 0).cpu().numpy()

@@ -1,0 +1,79 @@
+"""The online-tracker side of the batched Siamese core (B = 1), shared by SiamRPN++ and TransT."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+from ltr.data.crop import model_input_to_rgb_uint8
+from ltr.models.registry import build_network, load_network
+from pytracking.tracker.base import BaseTracker
+from pytracking.tracker.common.siamese_core import SearchResult, SiameseCore
+from pytracking.utils.params import TrackerParams
+
+
+def load_tracker_network(tracker: str, params: TrackerParams) -> torch.nn.Module:
+    """The network named by ``params.checkpoint`` (project or official file) in eval mode.
+
+    Without a checkpoint, random weights are used only where ``params.allow_random_weights`` is
+    set (tests, smoke runs); otherwise a clear error says how to pass one.
+    """
+    device = params.get("device", "cpu")
+    size = params.get("model_size", "paper")
+    if params.checkpoint:
+        net, _ = load_network(params.checkpoint, tracker=tracker, size=size, device=device)
+        return net
+    if params.get("allow_random_weights", False):
+        return build_network(tracker, size).to(device).eval()
+    raise FileNotFoundError(
+        f"{tracker} parameter set '{params.get('name', '?')}' has no checkpoint: pass --checkpoint FILE "
+        f"(a project checkpoint from 'ltr/run_training.py {tracker} ...' or an official {tracker} .pth).")
+
+
+class SiameseTracker(BaseTracker):
+    """initialize / track through a :class:`SiameseCore` with one tracker.
+
+    Subclasses implement :meth:`build_core` and may extend :meth:`debug_outputs`.
+    """
+
+    def __init__(self, params: TrackerParams, core: Optional[SiameseCore] = None):
+        super().__init__(params)
+        self.core = core if core is not None else self.build_core(params)
+
+    def build_core(self, params: TrackerParams) -> SiameseCore:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> None:
+        self.core.initialize([image], torch.tensor([info["init_bbox"]], dtype=torch.float64))
+
+    @torch.no_grad()
+    def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        result = self.core.search([image])
+        index = self.core.argmax(result)
+        box = self.core.commit(result, index)[0]
+        out: Dict[str, Any] = {"target_bbox": [float(v) for v in box.tolist()]}
+        if self.debug:
+            out.update(self.debug_outputs(result, int(index[0])))
+        return out
+
+    def score_map(self, result: SearchResult) -> np.ndarray:
+        """2-D map of the post-processed scores for the live view (max over anchors where several)."""
+        pscore = result.candidates.pscore[0]
+        side = int(round((pscore.numel()) ** 0.5))
+        if side * side == pscore.numel():
+            return pscore.reshape(side, side).cpu().numpy()
+        cells = pscore.numel()
+        for anchors in range(2, 10):
+            side = int(round((cells / anchors) ** 0.5))
+            if anchors * side * side == cells:
+                return pscore.reshape(anchors, side, side).max(dim=0).values.cpu().numpy()
+        return pscore.reshape(1, -1).cpu().numpy()
+
+    def debug_outputs(self, result: SearchResult, index: int) -> Dict[str, Any]:
+        pscore = result.candidates.pscore[0]
+        return {"score_map": self.score_map(result),
+                "search_crop": model_input_to_rgb_uint8(result.search_input[0], self.core.input_format),
+                "info": {"max_pscore": float(pscore[index]), "index": index,
+                         "search_side": float(result.crop_side[0])}}
