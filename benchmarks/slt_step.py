@@ -245,8 +245,13 @@ class PhaseTimer:
         if not self.crop_scales:
             return {}
         scales = np.asarray(self.crop_scales)
-        return {"median": float(np.median(scales)), "max": float(scales.max()),
-                "samples_per_pixel": float(np.mean(np.ceil(np.maximum(scales, 1e-9)) ** 2))}
+        finite = scales[np.isfinite(scales)]
+        # A diverged tracker (e.g. random weights regressing huge boxes) can carry NaN regions.
+        summary: Dict[str, float] = {"non_finite": int(scales.size - finite.size)}
+        if finite.size:
+            summary.update({"median": float(np.median(finite)), "max": float(finite.max()),
+                            "samples_per_pixel": float(np.mean(np.ceil(np.maximum(finite, 1e-9)) ** 2))})
+        return summary
 
     def _record_crop(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         sizes = kwargs.get("sizes", args[3] if len(args) > 3 else None)
@@ -357,11 +362,26 @@ def networks_and_cores(*owners: Any) -> Tuple[List[torch.nn.Module], List[Any]]:
     return nets, cores
 
 
+def json_ready(value: Any) -> Any:
+    """Plain JSON data: NaN and infinities become null (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def write_json(path: str, payload: Dict[str, Any]) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float))
+    tmp.write_text(json.dumps(json_ready(payload), indent=2, allow_nan=False, default=str))
     os.replace(tmp, target)
 
 
@@ -808,6 +828,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(format_table(["tracker", "size", "explore", "total", "network", "crop", "rest", "net calls",
                             "region/crop median", "max", "samples/px"], phase_rows))
     for row in rows:
+        diverged = max(int((row["explore_phases_ms"][v].get("crop_scale") or {}).get("non_finite", 0))
+                       for v in ("batched", "sequential"))
+        if diverged:
+            print(f"{row['tracker']} {row['size']}: {diverged} crop regions were NaN/inf (diverged rollouts, "
+                  f"typical of random weights); pass --checkpoint for representative crop costs")
         missed = [name for name, ok in row["meets_targets"].items() if not ok]
         if missed:
             print(f"{row['tracker']} {row['size']}: misses {', '.join(missed)}")

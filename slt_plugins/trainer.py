@@ -107,14 +107,8 @@ class SLTTrainer(BaseTrainer):
             return self.replay_ddp.no_sync()
         return contextlib.nullcontext()
 
-    def local_bad_frames(self) -> Optional[int]:
-        # Episodes carry their own count, which also survives DataLoader worker processes.
-        return int(self.counters.get("bad_frames", 0))
-
     def train_step(self, episodes) -> Dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
-        self.counters["bad_frames"] = self.counters.get("bad_frames", 0.0) + float(
-            sum(int(getattr(ep, "bad_frames", 0) or 0) for ep in episodes))
         rollouts = self.actor.explore(episodes, self._generator())
         loss_out = self.actor.replay(rollouts, no_sync_ctx=self._no_sync)
         if self._sync_after_replay:

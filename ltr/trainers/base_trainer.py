@@ -30,6 +30,42 @@ from ltr.admin import distributed
 from ltr.admin.stats import AverageMeter, StatsTracker, append_jsonl
 
 
+def _bad_frame_count(dataset) -> int:
+    bad = getattr(dataset, "bad_frames", None)
+    if bad is None:
+        return 0
+    return int(bad if isinstance(bad, (int, float)) else len(bad))
+
+
+class _CountingDataset(torch.utils.data.Dataset):
+    """Pairs each item with the frames the sampler skipped while drawing it.
+
+    Samplers count bad frames on themselves, which inside a DataLoader worker process is a copy
+    the trainer never sees; the per-item difference travels with the batch instead.
+    """
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        before = _bad_frame_count(self.dataset)
+        item = self.dataset[index]
+        return item, _bad_frame_count(self.dataset) - before
+
+
+class _CountingCollate:
+    """``collate_fn`` for :class:`_CountingDataset`: (the batch, bad frames skipped for it)."""
+
+    def __init__(self, collate_fn: Optional[Callable]) -> None:
+        self.collate_fn = collate_fn or torch.utils.data.default_collate
+
+    def __call__(self, pairs):
+        return self.collate_fn([item for item, _ in pairs]), sum(bad for _, bad in pairs)
+
+
 def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
     return net.module if hasattr(net, "module") and isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
 
@@ -98,16 +134,15 @@ class BaseTrainer:
         raise NotImplementedError
 
     def local_bad_frames(self) -> Optional[int]:
-        """Frames this process's sampler has skipped so far (None: the dataset does not count).
+        """Frames this rank's sampler has skipped in this run so far (None: the dataset does not count).
 
         Samplers keep either a count (``SequenceSampler``) or a list of (file, reason)
-        (``FrameLevelSampler``). Counts made inside DataLoader worker processes do not reach this
-        process; subclasses that get the count with the batches override this.
+        (``FrameLevelSampler``); the loader reports what each batch cost (also from DataLoader
+        worker processes), accumulated in ``counters['bad_frames']`` and kept in checkpoints.
         """
-        bad = getattr(self.dataset, "bad_frames", None)
-        if bad is None:
+        if getattr(self.dataset, "bad_frames", None) is None:
             return None
-        return int(bad if isinstance(bad, (int, float)) else len(bad))
+        return int(self.counters.get("bad_frames", 0))
 
     def epoch_summary_extra(self) -> Dict[str, Any]:
         """Extra fields for the epoch summary: ``bad_frames_skipped``, summed over all ranks.
@@ -126,6 +161,7 @@ class BaseTrainer:
         return len(self.dataset) // (self.batch_size * self.world_size)
 
     def _loader(self, start_iteration: int) -> Iterable:
+        """This rank's batches from ``start_iteration`` on, as ``(batch, bad frames skipped for it)``."""
         per_iter = self.batch_size * self.world_size
         start = start_iteration * per_iter
         end = self.iterations_per_epoch * per_iter
@@ -136,9 +172,10 @@ class BaseTrainer:
         # a resumed run (one extra loader) would continue a shifted random stream.
         generator = torch.Generator().manual_seed(int(getattr(self.settings, "seed", 0) or 0) * 100003
                                                   + self.epoch * 1009 + self.rank)
-        return torch.utils.data.DataLoader(self.dataset, batch_size=self.batch_size, sampler=indices,
-                                           num_workers=self.num_workers, collate_fn=self.collate_fn,
-                                           drop_last=True, persistent_workers=False, generator=generator)
+        return torch.utils.data.DataLoader(_CountingDataset(self.dataset), batch_size=self.batch_size,
+                                           sampler=indices, num_workers=self.num_workers,
+                                           collate_fn=_CountingCollate(self.collate_fn), drop_last=True,
+                                           persistent_workers=False, generator=generator)
 
     def train(self, max_epochs: int, time_budget_s: Optional[float] = None,
               max_iterations: Optional[int] = None,
@@ -163,7 +200,9 @@ class BaseTrainer:
             self.net.train()
             self.on_epoch_start()
             tic = time.perf_counter()
-            for batch in self._loader(self.iteration_in_epoch):
+            for batch, bad_frames in self._loader(self.iteration_in_epoch):
+                if bad_frames:
+                    self.counters["bad_frames"] = self.counters.get("bad_frames", 0.0) + float(bad_frames)
                 if lr_schedule is not None:
                     if time_budget_s is not None:
                         progress = (time.perf_counter() - start_time) / time_budget_s

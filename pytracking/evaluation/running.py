@@ -22,7 +22,7 @@ import numpy as np
 
 from pytracking.evaluation import results_io
 from pytracking.evaluation.data import Sequence
-from pytracking.evaluation.tracker import FrameLoadError, Tracker
+from pytracking.evaluation.tracker import FrameLoadError, InvalidInitBoxError, Tracker
 
 
 @dataclasses.dataclass
@@ -92,7 +92,7 @@ def run_sequence(seq: Sequence, tracker: Tracker, debug: int = 0, visdom: Any = 
         results_io.write_results(tracker.results_dir, seq.name, output["target_bbox"], output["time"])
     except KeyboardInterrupt:
         raise
-    except FrameLoadError as err:
+    except (FrameLoadError, InvalidInitBoxError) as err:  # bad input: the message says it all
         _print(f"{prefix}{label} {seq.name}: FAILED: {err}")
         return SequenceResult(label, seq.name, "failed", error=str(err))
     except Exception as err:  # one broken sequence must not end a long run

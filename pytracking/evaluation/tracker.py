@@ -27,6 +27,30 @@ from pytracking.tracker.base import BaseTracker
 from pytracking.utils.params import TrackerParams
 
 
+class InvalidInitBoxError(ValueError):
+    """The first-frame box of a sequence cannot start a tracker (not finite, empty, off the image)."""
+
+
+def check_init_box(seq: Sequence, box: List[float], image_hw: tuple) -> None:
+    """Raise :class:`InvalidInitBoxError` naming the sequence and its first frame for an unusable box.
+
+    A box partly outside the image is fine (datasets annotate targets cut by the border); one that
+    is NaN/infinite, has no area, or lies entirely outside the image would only make the tracker
+    follow garbage (or crash inside a crop).
+    """
+    where = f"sequence '{seq.name}' ({seq.dataset}), first frame '{seq.frames[0]}'"
+    if len(box) != 4 or not all(np.isfinite(box)):
+        problem = "is not four finite numbers"
+    elif box[2] <= 0 or box[3] <= 0:
+        problem = "has a non-positive width or height"
+    elif box[0] >= image_hw[1] or box[1] >= image_hw[0] or box[0] + box[2] <= 0 or box[1] + box[3] <= 0:
+        problem = f"lies entirely outside the {image_hw[1]}x{image_hw[0]} image"
+    else:
+        return
+    raise InvalidInitBoxError(f"{where}: the initial box {box} (first ground-truth line) {problem}; "
+                              f"fix the annotation or leave the sequence out.")
+
+
 class FrameLoadError(RuntimeError):
     """A frame could not be read; ``path`` names it."""
 
@@ -155,6 +179,7 @@ class Tracker:
 
         Raises:
             FrameLoadError naming the file if a frame cannot be read.
+            InvalidInitBoxError if the first-frame box cannot start a tracker.
         """
         params = self.get_parameters()
         params.debug = int(debug)
@@ -164,11 +189,12 @@ class Tracker:
         frame_ids = self.tracked_frame_ids(len(seq.frames))
         init_info = seq.init_info()
         image = load_frame(seq.frames[0])
+        init_box = [float(v) for v in init_info["init_bbox"]]
+        check_init_box(seq, init_box, image.shape[:2])
         start = time.perf_counter()
         init_out = tracker.initialize(image, init_info) or {}
         elapsed = time.perf_counter() - start
 
-        init_box = [float(v) for v in init_info["init_bbox"]]
         output: Dict[str, Any] = {"target_bbox": [init_box], "time": [elapsed], "frame_ids": [0]}
         if visdom is not None:
             self._show(visdom, seq, 0, image, init_box, init_out, elapsed)

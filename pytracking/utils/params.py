@@ -73,3 +73,24 @@ class TrackerParams:
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in sorted(self.__dict__.items()))
         return f"TrackerParams({inner})"
+
+
+def default_device() -> str:
+    """'cuda' where a GPU is visible, else 'cpu' (parameter sets use it as their default)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def network_file(name: str) -> Optional[str]:
+    """``<pretrained_networks_dir>/<name>`` if that file exists, else None.
+
+    Parameter sets name the official weights they expect there (e.g. ``slt_transt.pth``);
+    ``--checkpoint FILE`` always wins.
+    """
+    import os
+
+    from ltr.admin.environment import env_settings
+
+    path = os.path.join(env_settings().pretrained_networks_dir, name)
+    return path if os.path.isfile(path) else None

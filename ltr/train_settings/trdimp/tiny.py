@@ -21,7 +21,7 @@ TINY_FLT_LR = {"filter_initializer": 5e-4, "filter_optimizer": 5e-3, "clf_head":
 def configure(settings: Settings) -> None:
     defaults = flt_defaults()
     defaults.update(gray_prob=0.0)
-    set_defaults(settings, model_size="tiny", batch_size=8, iterations_per_epoch=100, epochs=15, max_gap=30,
+    set_defaults(settings, model_size="tiny", batch_size=8, iterations_per_epoch=50, epochs=12, max_gap=30,
                  lr=1e-3, lr_groups=dict(TINY_FLT_LR), backbone_layers=("conv1", "bn1", "layer1", "layer2", "layer3"),
                  lr_step=10, lr_gamma=0.2, grad_clip=None, num_workers=0, print_interval=50, backbone_weights=None,
                  **defaults)

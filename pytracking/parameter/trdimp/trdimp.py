@@ -1,5 +1,5 @@
 """TrDiMP with the official test-time parameters (paper-size network, 352 px samples)."""
-from pytracking.utils.params import TrackerParams
+from pytracking.utils.params import TrackerParams, default_device, network_file
 
 
 def official_values() -> dict:
@@ -31,4 +31,4 @@ def official_values() -> dict:
 
 
 def parameters() -> TrackerParams:
-    return TrackerParams(name="trdimp", model_size="paper", checkpoint=None, device="cpu", **official_values())
+    return TrackerParams(name="trdimp", model_size="paper", checkpoint=network_file("trdimp.pth"), device=default_device(), **official_values())

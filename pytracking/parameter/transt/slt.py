@@ -1,0 +1,15 @@
+"""SLT-transt: the paper-size test-time parameters of `transt` with the SLT checkpoint.
+
+The weights default to ``<pretrained_networks_dir>/slt_transt.pth`` (the official release, or your
+own from ``ltr/run_training.py transt slt``); ``--checkpoint FILE`` overrides it. SLT changes no
+test-time hyper-parameter.
+"""
+from pytracking.parameter.transt.transt import parameters as base_parameters
+from pytracking.utils.params import TrackerParams, network_file
+
+
+def parameters() -> TrackerParams:
+    params = base_parameters()
+    params.name = "slt"
+    params.checkpoint = network_file("slt_transt.pth")
+    return params

@@ -1,0 +1,15 @@
+"""SLT-trdimp: the paper-size test-time parameters of `trdimp` with the SLT checkpoint.
+
+The weights default to ``<pretrained_networks_dir>/slt_trdimp.pth`` (the official release, or your
+own from ``ltr/run_training.py trdimp slt``); ``--checkpoint FILE`` overrides it. SLT changes no
+test-time hyper-parameter.
+"""
+from pytracking.parameter.trdimp.trdimp import parameters as base_parameters
+from pytracking.utils.params import TrackerParams, network_file
+
+
+def parameters() -> TrackerParams:
+    params = base_parameters()
+    params.name = "slt"
+    params.checkpoint = network_file("slt_trdimp.pth")
+    return params
