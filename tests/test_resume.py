@@ -1,7 +1,7 @@
 """Surviving SIGKILL: training resumes mid-epoch to the same parameters; evaluation reruns only what is missing.
 
-* ltr/run_training.py siamrpnpp tiny with ``--checkpoint-every 1`` is killed (SIGKILL) once it has
-  written its first mid-epoch checkpoint, then started again: it resumes from ``latest.pth`` and
+* ltr/run_training.py siamrpnpp tiny with ``--checkpoint-every 1`` is killed (SIGKILL) in its second
+  epoch, after a mid-epoch checkpoint, then started again: it resumes from ``latest.pth`` and
   ends with exactly the parameters, optimizer state and epoch summaries of an uninterrupted run;
   every file written before the kill loads (checkpoints) or parses (stats.jsonl lines).
 * pytracking/run_experiment.py with the test-double tracker is killed after its first finished
@@ -47,6 +47,19 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 90.0) -> None
         time.sleep(0.02)
 
 
+def _wait_for_checkpoint(path: Path, proc: subprocess.Popen, at_least: Tuple[int, int], timeout: float = 90.0) -> None:
+    """Until ``path`` holds a state at or after (epoch, iteration) ``at_least``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"the run ended before reaching {at_least}: {proc.communicate()[0]}"
+        assert time.monotonic() < deadline, f"{path} did not reach {at_least}"
+        if path.exists():
+            state = torch.load(path, map_location="cpu", weights_only=True)  # renamed into place: complete
+            if (state["epoch"], state["iteration"]) >= at_least:
+                return
+        time.sleep(0.02)
+
+
 def _check_files_intact(folder: Path) -> List[dict]:
     """Every checkpoint loads with weights_only and every stats.jsonl line is JSON."""
     checkpoints = sorted(p for p in folder.glob("*.pth") if not p.name.startswith("."))
@@ -65,15 +78,16 @@ def test_sigkilled_training_resumes_to_the_uninterrupted_result(tmp_path):
     victim = subprocess.Popen([sys.executable] + TRAIN_ARGS, cwd=REPO, env=_env(SLT_WORKSPACE_DIR=str(killed_ws)),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     folder = killed_ws / "checkpoints" / "siamrpnpp" / "tiny"
-    # The first checkpoint is written after iteration 1 of epoch 1.
-    _wait_for(folder / "latest.pth", victim)
+    # Kill inside the second epoch, once the first epoch's summary is in stats.jsonl.
+    _wait_for_checkpoint(folder / "latest.pth", victim, at_least=(1, 1))
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
     assert victim.returncode == -signal.SIGKILL
 
     before = load_checkpoint(folder / "latest.pth")
-    assert (before["epoch"], before["iteration"]) < (2, 0), "the run finished before it was killed"
+    assert (1, 1) <= (before["epoch"], before["iteration"]) < (2, 0), "the run finished before it was killed"
     records_before = _check_files_intact(folder)
+    assert [r["epoch"] for r in records_before if r["kind"] == "epoch"] == [1]
 
     resumed = subprocess.run([sys.executable] + TRAIN_ARGS, cwd=REPO, env=_env(SLT_WORKSPACE_DIR=str(killed_ws)),
                              capture_output=True, text=True, timeout=120)

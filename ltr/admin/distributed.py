@@ -111,7 +111,10 @@ def wrap_ddp(module: torch.nn.Module, device: Optional[str] = None, **kwargs: An
         return module
     if device is None:
         device = str(next(module.parameters()).device)
-    device_ids = [torch.device(device).index or 0] if str(device).startswith("cuda") else None
+    device_ids = None
+    if str(device).startswith("cuda"):
+        index = torch.device(device).index
+        device_ids = [torch.cuda.current_device() if index is None else index]
     return torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids, **kwargs)
 
 
