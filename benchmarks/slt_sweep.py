@@ -117,16 +117,21 @@ def summarise_value(value: str, summary: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def format_sweep_table(param: str, rows: Sequence[Dict[str, Any]]) -> str:
-    """The paper-style table: value -> AO of FLT start, FLT-continue, SLT, and the gain."""
+    """The paper-style table: value -> AO of FLT start, FLT-continue, SLT, and the gain.
+
+    ``SLT iters`` (mean over seeds) matters under wall-time budgets: longer episodes mean fewer
+    SLT iterations in the same time.
+    """
     def fmt(v: float) -> str:
         return "   n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:6.2f}"
 
-    head = f"{param:>14s} | {'FLT start':>9s} | {'FLT-continue':>12s} | {'SLT':>6s} | {'gain':>6s} | per-seed gains"
+    head = (f"{param:>14s} | {'FLT start':>9s} | {'FLT-continue':>12s} | {'SLT':>6s} | {'gain':>6s} | "
+            f"{'SLT iters':>9s} | per-seed gains")
     lines = [head, "-" * len(head)]
     for row in rows:
         per_seed = ", ".join(f"{g:+.2f}" for g in row["gains_per_seed"])
         lines.append(f"{str(row['value']):>14s} | {fmt(row['AO']['flt_start']):>9s} | {fmt(row['AO']['flt_more']):>12s}"
-                     f" | {fmt(row['AO']['slt'])} | {row['gain']:+6.2f} | {per_seed}")
+                     f" | {fmt(row['AO']['slt'])} | {row['gain']:+6.2f} | {row['slt_iterations']:9.0f} | {per_seed}")
     return "\n".join(lines)
 
 
