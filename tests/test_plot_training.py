@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from pytracking.util_scripts.plot_training import default_loss_key, main, read_log
 

@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence as SequenceT
+from typing import Any, Dict, List, Optional, Sequence as SequenceT, Tuple
 
 #: Scores copied into the logged record and the epoch's history entry.
 SCORE_KEYS = ("AO", "SR50", "SR75", "AUC", "Precision")
@@ -134,7 +134,7 @@ class Validator:
         return record
 
     # ------------------------------------------------------------------------------- tracking
-    def evaluate_checkpoint(self, checkpoint: Path, workdir: Path, epoch: int) -> tuple:
+    def evaluate_checkpoint(self, checkpoint: Path, workdir: Path, epoch: int) -> Tuple[Dict[str, float], int]:
         """Track every validation sequence with ``checkpoint``; returns (summary scores, #failed).
 
         Result files go to ``<workdir>/validation/ep<epoch>`` (kept with ``keep_results``) or
@@ -238,7 +238,7 @@ def _got10k_val_configured(settings: Any) -> bool:
     return bool(root) and (Path(root) / "val" / "list.txt").is_file()
 
 
-def validation_sequences(settings: Any) -> tuple:
+def validation_sequences(settings: Any) -> Tuple[List[Any], str]:
     """(sequences, dataset label) of the validation split a setting asks for.
 
     Settings fields (all optional):
