@@ -103,11 +103,20 @@ def main(argv=None) -> None:
                         help="also write latest.pth every N iterations (default: only at epoch ends)")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic kernels (torch.use_deterministic_algorithms), for exact resumes")
+    parser.add_argument("--validate-every", type=int, default=None, dest="validate_every",
+                        help="track the validation split every N epochs, log AO/SR and keep best.pth")
+    parser.add_argument("--validation-dataset", default=None, dest="validation_dataset",
+                        help="auto (GOT-10k val when configured, else synthetic val), got10k_val or synthetic")
+    parser.add_argument("--visdom", action="store_true", help="draw training curves in visdom (rank 0)")
+    parser.add_argument("--visdom-host", default="127.0.0.1", dest="visdom_host")
+    parser.add_argument("--visdom-port", type=int, default=8097, dest="visdom_port")
     args = parser.parse_args(argv)
+    visdom = {"host": args.visdom_host, "port": args.visdom_port} if args.visdom else None
     run_training(args.train_module, args.train_name, seed=args.seed, checkpoint=args.checkpoint,
                  resume=not args.no_resume, device=args.device, workspace=args.workspace,
                  epochs=args.epochs, iterations_per_epoch=args.iterations_per_epoch, num_workers=args.num_workers,
-                 checkpoint_every=args.checkpoint_every, deterministic=args.deterministic)
+                 checkpoint_every=args.checkpoint_every, deterministic=args.deterministic,
+                 validate_every=args.validate_every, validation_dataset=args.validation_dataset, visdom=visdom)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import numpy as np
 import torch
+
+from ltr.admin.atomic import atomic_write
 
 CHECKPOINT_FORMAT = "slt-tracking/1"
 
@@ -27,39 +28,8 @@ PathLike = Union[str, os.PathLike]
 
 
 def atomic_torch_save(obj: Any, path: PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A crash at any point leaves either the previous file or the new one, never a torn file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself is only durable once the directory entry is flushed.
-    try:
-        dir_fd = os.open(str(folder), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """``torch.save`` through :func:`ltr.admin.atomic.atomic_write`: never a torn file."""
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def to_plain(obj: Any) -> Any:

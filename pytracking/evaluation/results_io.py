@@ -18,11 +18,12 @@ versions and toolkits.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 import numpy as np
+
+from ltr.admin.atomic import atomic_write_text  # noqa: F401 (part of this module's API)
 
 PathLike = Union[str, os.PathLike]
 
@@ -35,36 +36,6 @@ def bbox_file(results_dir: PathLike, sequence_name: str) -> Path:
 def time_file(results_dir: PathLike, sequence_name: str) -> Path:
     """Path of the timing file ``<results_dir>/<sequence_name>_time.txt``."""
     return Path(results_dir) / f"{sequence_name}_time.txt"
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    # Make the rename itself durable; not every filesystem supports fsync on a folder.
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def format_boxes(boxes: Iterable[Sequence[float]]) -> str:
