@@ -169,7 +169,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         if (ckpt_dir / "flt_start_stats.json").exists() else {}
 
     # 3. arms, one after the other, same wall-time budget and threads
-    arms = ["flt_more", "slt"] + (["ss", "ss_so"] if args.ablation else [])
+    arms = ["flt_more"] + (["ss", "ss_so"] if args.ablation else []) + ["slt"]
     for arm in arms:
         spec = dict(ARMS[arm])
         kind = spec.pop("kind")

@@ -63,6 +63,9 @@ def test_processing_is_a_function_of_the_rng():
         assert torch.equal(a[key], b[key])
     c = proc(_raw_item(4))
     assert not torch.equal(a["search_anno"], c["search_anno"])
+    # Through the sampler: item i of an epoch is the same sample every time it is drawn.
+    x, y = _sampler(proc, seed=5)[1], _sampler(proc, seed=5)[1]
+    assert torch.equal(x["search_images"], y["search_images"]) and torch.equal(x["gt_density"], y["gt_density"])
 
 
 def test_crop_geometry_without_jitter():

@@ -23,6 +23,7 @@ from ltr.data.sampler import FrameLevelSampler
 from ltr.models.registry import load_network
 from ltr.models.tracking.trdimp import TrDiMPConfig, build_trdimp
 from ltr.trainers.base_trainer import LTRTrainer
+from ltr.trainers.validation import attach_from_settings
 from ltr.train_settings.common import run_trainer, set_defaults
 
 __all__ = ["OFFICIAL_FLT_LR", "OFFICIAL_SLT_LR", "model_config", "build_net", "param_groups", "build_processing",
@@ -160,10 +161,12 @@ def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
                         device=settings.device)
     optimizer = torch.optim.Adam(param_groups(net, settings.lr_groups, settings.backbone_layers), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step, gamma=settings.lr_gamma)
-    return LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="trdimp",
-                      model_size=settings.model_size, collate_fn=stack_dimp_batch, lr_scheduler=scheduler,
-                      num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
-                      print_interval=settings.print_interval, quiet=quiet)
+    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="trdimp",
+                         model_size=settings.model_size, collate_fn=stack_dimp_batch, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
+                         print_interval=settings.print_interval, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer
 
 
 def flt_defaults() -> Dict[str, Any]:
@@ -220,10 +223,12 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
                               seed=settings.seed)
     optimizer = torch.optim.Adam(param_groups(net, settings.lr_groups, settings.backbone_layers), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step, gamma=settings.lr_gamma)
-    return SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
-                      tracker_name="trdimp", model_size=settings.model_size, lr_scheduler=scheduler,
-                      num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                      print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+    trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
+                         tracker_name="trdimp", model_size=settings.model_size, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
+                         print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer
 
 
 def slt_defaults() -> Dict[str, Any]:
