@@ -12,11 +12,14 @@ both) and measures:
     median time of one SLT iteration (``SLTTrainer.train_step``: explore of k (1 + S) rollouts in
     lockstep without gradients, rewards, replay of the k S sampling rollouts with gradients and
     backward, gradient clipping, optimizer step) divided by the median time of one FLT iteration
-    (``LTRTrainer.train_step``: forward, backward, clipping, optimizer step) on a batch of
-    ``k S T'`` (template, search) pairs, where ``T'`` is the number of tracked frames per episode
-    (T - 1 with the official start on the first search frame's ground truth). Both iterations
-    therefore back-propagate through the same number of search crops; SLT additionally tracks
-    the episodes forward-only. Target: <= 2.0.
+    (``LTRTrainer.train_step``: forward, backward, clipping, optimizer step) on a batch holding
+    ``k S T'`` search frames, where ``T'`` is the number of tracked frames per episode (T - 1 with
+    the official start on the first search frame's ground truth): k S T' (template, search) pairs
+    for the Siamese trackers, ceil(k S T' / m) samples for trackers whose FLT samples carry m
+    search (test) frames each (TrDiMP), m read from the actor's ``frames_grad`` statistic. Both
+    iterations therefore back-propagate through the same number of search crops (when ceil rounds
+    up, the ratio is taken per search frame); SLT additionally tracks the episodes forward-only.
+    Target: <= 2.0.
 ``batched_speedup``
     median time of ``SLTActor.explore_sequential`` (the k (1 + S) rollouts one after the other,
     B = 1 per network call) divided by that of ``SLTActor.explore`` (all rollouts in lockstep, one
@@ -50,7 +53,7 @@ JSON (``--json FILE``)::
      "skipped": [{"tracker", "size", "reason"}],
      "rows": [{"tracker", "size": "tiny"|"paper", "slt_over_flt", "batched_speedup", "k", "T",
                "device", "samples_per_episode", "tracked_frames", "frames_grad", "frames_nograd",
-               "flt_batch", "slt_ms", "flt_ms", "explore_ms", "replay_ms", "step_ms",
+               "flt_batch", "flt_search_frames", "slt_ms", "flt_ms", "explore_ms", "replay_ms", "step_ms",
                "explore_batched_ms", "explore_sequential_ms", "same_actions", "repeats",
                "frame_size", "weights", "meets_targets": {...},
                "explore_phases_ms": {"batched"|"sequential": {"total_ms", "network_ms", "crop_ms",
@@ -484,6 +487,8 @@ class Workload:
     flt: Any
     episodes: List[Any]
     flt_batch: Any
+    flt_samples: int
+    flt_search_frames: int
     samples_per_episode: int
     tracked_frames: int
 
@@ -522,14 +527,20 @@ def build_workload(tracker: str, size: str, modules: SettingModules, k: int, T: 
         episodes = [resize_episode(ep, frame_size) for ep in episodes]
     if hasattr(flt.dataset, "set_epoch"):
         flt.dataset.set_epoch(0)
-    batch = flt.collate_fn([flt.dataset[i] for i in range(flt_settings.batch_size)])
+    # An FLT sample may hold several search frames (TrDiMP: its test frames); the actors report
+    # them as 'frames_grad'. Probe one sample to size the batch in search frames, not samples.
+    with torch.no_grad():
+        _, probe_stats = flt.actor(flt.collate_fn([flt.dataset[0]]))
+    per_sample = max(1, int(round(float(probe_stats.get("frames_grad", 1.0)))))
+    num_samples = -(-flt_settings.batch_size // per_sample)  # ceil: at least as many frames as SLT
+    batch = flt.collate_fn([flt.dataset[i] for i in range(num_samples)])
     # Training modes as the trainers set them at the start of an epoch.
     flt.net.train()
     flt.on_epoch_start()
     slt.net.train()
     slt.on_epoch_start()
     return Workload(slt=slt, flt=flt, episodes=episodes, flt_batch=batch, samples_per_episode=S,
-                    tracked_frames=tracked)
+                    tracked_frames=tracked, flt_samples=num_samples, flt_search_frames=num_samples * per_sample)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -541,7 +552,8 @@ def build_workload(tracker: str, size: str, modules: SettingModules, k: int, T: 
 PROFILE_CATEGORIES: List[Tuple[str, str, Tuple[str, ...]]] = [
     ("network forward", "torch/nn/modules/module.py", ("_call_impl",)),
     ("crop op", "ltr/data/crop.py", ("stack_images", "crop_square", "to_model_input", "boxes_to_crop_frame")),
-    ("backward", "torch/autograd/__init__.py", ("backward",)),
+    # 'grad' too: trackers with online optimisation (TrDiMP) differentiate inside explore
+    ("backward", "torch/autograd/__init__.py", ("backward", "grad")),
     ("optimizer step", "torch/optim/optimizer.py", ("wrapper",)),
     ("gradient clipping", "torch/nn/utils/clip_grad.py", ("clip_grad_norm_", "_clip_grads_with_norm_",
                                                           "_get_total_norm")),
@@ -638,11 +650,13 @@ def measure_row(tracker: str, size: str, modules: SettingModules, k: int, T: int
     S, tracked = work.samples_per_episode, work.tracked_frames
     row: Dict[str, Any] = {
         "tracker": tracker, "size": size, "k": k, "T": T, "device": device,
-        "slt_over_flt": slt_s / flt_s,
+        # per search frame with gradients; equals the plain ratio when the FLT batch holds exactly
+        # k S T' search frames (it can hold a few more when its samples carry several)
+        "slt_over_flt": (slt_s / (k * S * tracked)) / (flt_s / work.flt_search_frames),
         "batched_speedup": sequential_s / batched_s,
         "samples_per_episode": S, "tracked_frames": tracked,
         "frames_grad": k * S * tracked, "frames_nograd": k * (1 + S) * tracked,
-        "flt_batch": k * S * tracked,
+        "flt_batch": work.flt_samples, "flt_search_frames": work.flt_search_frames,
         "slt_ms": 1e3 * slt_s, "flt_ms": 1e3 * flt_s,
         "explore_ms": 1e3 * explore_s, "replay_ms": 1e3 * replay_s,
         # clipping, optimizer step and bookkeeping: what the iteration adds to explore + replay
@@ -810,7 +824,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"Machine: {describe_machine(machine)}; load average at the end {machine['load_average_end']}")
     print(f"Command: {command}")
     print("Episodes and the FLT batch are pre-drawn from the synthetic stream: data loading is excluded.")
-    print(f"FLT batch = k*S*T' pairs (the SLT replay's search crops); medians of {args.repeats} interleaved runs.")
+    print(f"FLT batch = k*S*T' search frames (as many as the SLT replay's crops); medians of {args.repeats} "
+          f"interleaved runs.")
     print(f"Targets: SLT/FLT <= {TARGET_SLT_OVER_FLT}; batched explore speedup >= {TARGET_BATCHED_SPEEDUP} "
           f"({SPEEDUP_TARGET_SIZE}, k={SPEEDUP_TARGET_K}).")
     print(table)

@@ -30,14 +30,14 @@ def test_slt_step_smallest(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     assert [s["tracker"] for s in payload["skipped"]] == ["no_such_tracker"]
     (row,) = payload["rows"]
     expected = {"tracker", "size", "slt_over_flt", "batched_speedup", "k", "T", "device", "samples_per_episode",
-                "tracked_frames", "frames_grad", "frames_nograd", "flt_batch", "slt_ms", "flt_ms", "explore_ms",
+                "tracked_frames", "frames_grad", "frames_nograd", "flt_batch", "flt_search_frames", "slt_ms", "flt_ms", "explore_ms",
                 "replay_ms", "step_ms", "explore_batched_ms", "explore_sequential_ms", "same_actions", "repeats",
                 "frame_size", "weights", "meets_targets", "explore_phases_ms", "times_s", "profile"}
     assert expected <= set(row)
     assert (row["tracker"], row["size"], row["k"], row["T"], row["device"]) == ("siamrpnpp", "tiny", 1, 3, "cpu")
     assert row["slt_over_flt"] > 0 and row["batched_speedup"] > 0
     # first-frame start: T - 1 tracked frames; the FLT batch matches the replayed crops
-    assert row["tracked_frames"] == 2 and row["flt_batch"] == row["frames_grad"] == 2
+    assert row["tracked_frames"] == 2 and row["flt_batch"] == row["flt_search_frames"] == row["frames_grad"] == 2
     for variant in ("batched", "sequential"):
         phases = row["explore_phases_ms"][variant]
         assert {"total_ms", "network_ms", "crop_ms", "rest_ms", "network_calls", "crop_scale"} <= set(phases)
