@@ -35,7 +35,8 @@ KNOBS: Dict[str, str] = {
     "flt_iterations": "--flt-iterations",  # frame-level warm-up before SLT (Table 8)
     "temperature": "--temperature",
     "scst_weight": "--scst-weight",
-    "arm_lr": "--arm-lr",
+    "slt_lr": "--slt-lr",
+    "flt_lr": "--flt-lr",
     "budget_s": "--budget-s",
 }
 

@@ -184,8 +184,8 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
             if args.scst_weight is not None and "scst_weight" not in spec:
                 settings.scst_weight = args.scst_weight
         module.configure(settings)
-        # Both arms continue at the same small learning rate, annealed over the budget.
-        settings.lr = args.arm_lr
+        # Each arm continues at its recipe's learning rate, annealed to 0.1x over the same budget.
+        settings.lr = args.flt_lr if kind == "flt" else args.slt_lr
         trainer = module.build_trainer(settings, quiet=True)
         summary = train_with_bar(trainer, f"seed {seed}: {ARM_LABELS[arm]}", time_budget_s=args.budget_s,
                                  lr_schedule=cosine(0.1))
@@ -197,7 +197,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         if arm == "slt" and args.equal_frames:
             flt_settings = make_settings(args, "flt_equal_frames", workdir, seed + 1000, str(start))
             flt_mod.configure(flt_settings)
-            flt_settings.lr = args.arm_lr
+            flt_settings.lr = args.flt_lr
             flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)
             iterations = max(1, round(summary.get("frames_grad", 0.0) / flt_settings.batch_size))
             eq = train_with_bar(flt_trainer, f"seed {seed}: FLT equal frames", max_iterations=iterations,
@@ -253,18 +253,20 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="paired seeds (default: 0)")
     parser.add_argument("--out", default="workspace/slt_vs_flt")
     parser.add_argument("--threads", type=int, default=max(1, min(2, os.cpu_count() or 1)))
-    parser.add_argument("--flt-iterations", type=int, default=1500, dest="flt_iterations",
+    parser.add_argument("--flt-iterations", type=int, default=1200, dest="flt_iterations",
                         help="FLT warm-up iterations of the FLT start (Table 8 knob)")
-    parser.add_argument("--budget-s", type=float, default=240.0, dest="budget_s",
+    parser.add_argument("--budget-s", type=float, default=150.0, dest="budget_s",
                         help="wall-time budget of each arm in seconds")
     parser.add_argument("--T", type=int, default=16, help="frames per SLT episode (Table 7 knob)")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--scst-weight", type=float, default=None, dest="scst_weight")
-    parser.add_argument("--arm-lr", type=float, default=1e-4, dest="arm_lr")
+    parser.add_argument("--flt-lr", type=float, default=1e-4, dest="flt_lr",
+                        help="learning rate of the FLT-continue arm (where the FLT start's schedule ended)")
+    parser.add_argument("--slt-lr", type=float, default=2e-4, dest="slt_lr", help="learning rate of the SLT arms")
     parser.add_argument("--ablation", action="store_true", help="add the +SS and +SS+SO arms (Table 5)")
     parser.add_argument("--equal-frames", action="store_true", dest="equal_frames",
                         help="add an FLT arm with as many frames with gradients as the SLT arm")
-    parser.add_argument("--test-videos", type=int, default=60, dest="test_videos")
+    parser.add_argument("--test-videos", type=int, default=40, dest="test_videos")
     parser.add_argument("--test-frames", type=int, default=48, dest="test_frames")
     parser.add_argument("--data-seed", type=int, default=12345, dest="data_seed")
     parser.add_argument("--json", default=None, help="also write the summary JSON here")
