@@ -16,7 +16,7 @@ from ltr.models.siamese.anchors import (base_anchor_sizes, cosine_window, decode
                                         generate_anchors)
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig, build_siamrpnpp
 
-MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "specs" / "checkpoints" / "siamrpnpp.json"
+MANIFEST = Path(__file__).resolve().parents[1] / "ltr" / "admin" / "manifests" / "siamrpnpp.json"  # shipped copy of the spec
 
 
 @pytest.fixture(scope="module")

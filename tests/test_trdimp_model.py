@@ -15,7 +15,7 @@ from ltr.models.target_classifier.transformer import Transformer
 from ltr.models.tracking.trdimp import (TrDiMPConfig, build_trdimp, dimpnet50, gaussian_train_label,
                                         normalize_images)
 
-MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "specs", "checkpoints", "trdimp.json")
+MANIFEST = os.path.join(os.path.dirname(__file__), "..", "ltr", "admin", "manifests", "trdimp.json")  # shipped copy of the spec
 ENC = "classifier.transformer.encoder.layers.0.self_attn.head.0."
 DEC = "classifier.transformer.decoder.layers.0.self_attn.head.0."
 
