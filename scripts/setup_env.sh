@@ -28,13 +28,18 @@ WANT="$(cat "$REPO/setup.py" "$REPO/scripts/setup_env.sh" | sha256sum | cut -d' 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
 fi
-PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+pip_install() {
+  # Some machines' pip configuration names local package folders that may be absent; those
+  # warnings are noise here, real errors still fail the script (pipefail).
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "^WARNING: Location '" || true; }
+}
 echo "[setup] installing packages into $VENV (first time: a few minutes)"
-"${PIP[@]}" wheel 'setuptools<81'
+pip_install wheel 'setuptools<81'
 # Pinned so pip takes them from the local wheel cache instead of downloading gigabytes.
-"${PIP[@]}" torch==2.14.1 torchvision==0.29.1
+pip_install torch==2.14.1 torchvision==0.29.1
 # visdom and jpeg4py ship as source only and build against the setuptools installed above.
-"${PIP[@]}" --no-build-isolation visdom jpeg4py
-"${PIP[@]}" --no-build-isolation -e "$REPO[test]"
+pip_install --no-build-isolation visdom jpeg4py
+pip_install --no-build-isolation -e "$REPO[test]"
 echo "$WANT" > "$STAMP"
 echo "[setup] done: $VENV"
