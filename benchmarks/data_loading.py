@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import cpu_model, usable_cores  # noqa: E402
 from ltr.data.image_loader import decode_image_bytes, imread_rgb, jpeg4py_available  # noqa: E402
 from ltr.dataset import Lasot, LmdbDataset, pack_dataset  # noqa: E402
 
@@ -44,18 +45,7 @@ CROP_SIZE = 256
 
 def machine_info() -> Dict[str, str]:
     """CPU model, core counts and library versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
+    cpu, usable = cpu_model("unknown"), usable_cores()
     import torch
 
     return {

@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import cpu_model, usable_cores  # noqa: E402
 from pytracking.analysis.metrics import got10k_ious, pysot_curves, pytracking_curves  # noqa: E402
 
 
@@ -77,19 +78,7 @@ def median_time(fn: Callable[[], object], repeats: int, prepare: Callable[[], ob
 
 def machine_info() -> Dict[str, str]:
     """CPU model, cores and library versions of this machine."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
+    cpu, usable = cpu_model("unknown"), usable_cores()
     try:
         from importlib.metadata import version
         got10k_version = version("got10k")

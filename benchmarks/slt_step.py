@@ -67,9 +67,7 @@ import cProfile
 import importlib
 import importlib.util
 import os
-import platform
 import pstats
-import shlex
 import sys
 import tempfile
 import time
@@ -81,10 +79,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import json  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+# The machine, command and JSON helpers live in benchmarks/_common.py; they stay importable from
+# here for callers that import them from this module.
+from benchmarks._common import (command_line, describe_machine, json_ready, load_average,  # noqa: E402,F401
+                                machine_info, save_report, start_report, write_json)
 
 SIZES = ("tiny", "paper")
 #: (k, T) per model size when --k / --T are not given (see the module docstring).
@@ -99,56 +100,6 @@ KNOWN_TRACKERS = ("siamrpnpp", "transt", "trdimp")
 # ----------------------------------------------------------------------------------------------
 # helpers shared with benchmarks/track_speed.py
 # ----------------------------------------------------------------------------------------------
-
-def machine_info(device: str = "cpu") -> Dict[str, Any]:
-    """What the numbers were measured on: CPU, usable cores, threads, versions, load, device."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    info: Dict[str, Any] = {
-        "cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-        "device": device, "load_average": load_average(),
-    }
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def load_average() -> Optional[List[float]]:
-    """1/5/15-minute load averages (None where the OS has none): a busy machine inflates timings."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def describe_machine(info: Dict[str, Any]) -> str:
-    """One line for the printed report."""
-    text = (f"{info['cpu']}, {info['usable_cores']}/{info['cores']} cores usable, torch {info['torch']} "
-            f"({info['torch_threads']} threads), python {info['python']}, device {info['device']}")
-    if "gpu" in info:
-        text += f" ({info['gpu']})"
-    if info.get("load_average") is not None:
-        text += f", load average {info['load_average']}"
-    return text
-
-
-def command_line(script: str, argv: Optional[Sequence[str]]) -> str:
-    """The command that reproduces this run."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    return " ".join(["python", f"benchmarks/{script}"] + [shlex.quote(a) for a in args])
-
 
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work so wall-clock timers measure it (no-op on CPU)."""
@@ -363,29 +314,6 @@ def networks_and_cores(*owners: Any) -> Tuple[List[torch.nn.Module], List[Any]]:
             if isinstance(value, torch.nn.Module):
                 todo.append(value)
     return nets, cores
-
-
-def json_ready(value: Any) -> Any:
-    """Plain JSON data: NaN and infinities become null (strict JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value
-
-
-def write_json(path: str, payload: Dict[str, Any]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(json_ready(payload), indent=2, allow_nan=False, default=str))
-    os.replace(tmp, target)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -780,12 +708,7 @@ def row_kt(args: argparse.Namespace, size: str) -> Tuple[int, int]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    machine = machine_info(args.device)
-    command = command_line("slt_step.py", argv)
-    print(f"Machine: {describe_machine(machine)}", flush=True)
-    print(f"Command: {command}", flush=True)
+    machine, command = start_report(args, "slt_step.py", argv)
 
     rows: List[Dict[str, Any]] = []
     skipped: List[Dict[str, str]] = []
@@ -860,9 +783,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                "targets": {"slt_over_flt_max": TARGET_SLT_OVER_FLT, "batched_speedup_min": TARGET_BATCHED_SPEEDUP,
                            "batched_speedup_applies_to": {"size": SPEEDUP_TARGET_SIZE, "k": SPEEDUP_TARGET_K}},
                "skipped": skipped, "rows": rows}
-    if args.json:
-        write_json(args.json, payload)
-        print(f"\nWrote {args.json}")
+    save_report(args.json, payload)
     return 1 if failed else 0
 
 

@@ -63,9 +63,9 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.slt_step import (KNOWN_TRACKERS, SIZES, PhaseTimer, command_line, describe_machine,  # noqa: E402
-                                 format_table, load_average, machine_info, median, networks_and_cores,
-                                 parse_checkpoints, synchronize, write_json)
+from benchmarks._common import describe_machine, load_average, save_report, start_report  # noqa: E402
+from benchmarks.slt_step import (KNOWN_TRACKERS, SIZES, PhaseTimer, format_table, median,  # noqa: E402
+                                 networks_and_cores, parse_checkpoints, synchronize)
 
 TARGET_PRE_POST_SHARE = 0.15
 #: The target is stated for the paper-size model on CPU.
@@ -229,12 +229,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    machine = machine_info(args.device)
-    command = command_line("track_speed.py", argv)
-    print(f"Machine: {describe_machine(machine)}", flush=True)
-    print(f"Command: {command}", flush=True)
+    machine, command = start_report(args, "track_speed.py", argv)
 
     rows: List[Dict[str, Any]] = []
     skipped: List[Dict[str, str]] = []
@@ -279,9 +274,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          "medians over all counted frames of all passes"],
                "target": {"pre_post_share_max": TARGET_PRE_POST_SHARE, "applies_to_size": TARGET_SIZE},
                "skipped": skipped, "rows": rows}
-    if args.json:
-        write_json(args.json, payload)
-        print(f"\nWrote {args.json}")
+    save_report(args.json, payload)
     return 1 if failed else 0
 
 

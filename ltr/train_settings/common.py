@@ -1,11 +1,25 @@
 """Helpers every training setting uses: defaults that command-line overrides win over, DDP
-wrapping under torchrun, and the run-with-resume entry."""
+wrapping under torchrun, the start network, the trainer assembly and the run-with-resume entry.
+
+The trackers differ in their network, data processing, actor and optimiser; how those pieces
+become a frame-level (FLT) or sequence-level (SLT) trainer is the same for all of them and
+lives here, so a fix to the assembly (sampler sizes under DDP, validation hooks, ...) reaches
+every tracker at once.
+"""
 from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 
 from ltr.admin import distributed
 from ltr.admin.settings import Settings
+from ltr.models.registry import build_network, load_network
+from ltr.trainers.base_trainer import LTRTrainer
+from ltr.trainers.validation import attach_from_settings
+
+#: Builds the optimiser and its learning-rate schedule for a network (the per-tracker recipe).
+OptimizerFactory = Callable[[torch.nn.Module], Tuple[torch.optim.Optimizer, object]]
 
 
 def set_defaults(settings: Settings, **defaults) -> None:
@@ -28,3 +42,80 @@ def run_trainer(trainer, settings: Settings) -> None:
     if settings.resume:
         trainer.load_checkpoint()
     trainer.train(settings.epochs)
+
+
+def load_or_build_net(settings: Settings, tracker: str) -> torch.nn.Module:
+    """The weights of ``settings.checkpoint`` when given, else a random-initialised ``tracker``
+    network whose backbone starts from ``settings.backbone_weights`` where set; on ``settings.device``."""
+    if getattr(settings, "checkpoint", None):
+        net, _ = load_network(settings.checkpoint, tracker=tracker, size=settings.model_size)
+    else:
+        net = build_network(tracker, settings.model_size)
+        backbone = getattr(settings, "backbone_weights", None)
+        if backbone:
+            net.load_backbone_weights(backbone)
+    return net.to(settings.device)
+
+
+def assemble_flt_trainer(actor, optimizer: torch.optim.Optimizer, scheduler, sampler, settings: Settings,
+                         tracker_name: str, collate_fn: Callable, quiet: bool = False) -> LTRTrainer:
+    """Frame-level trainer around a tracker's actor, optimiser and sampler, with the optional
+    validation fields of ``settings`` attached (:func:`ltr.trainers.validation.attach_from_settings`).
+
+    Fields used: batch_size, model_size, num_workers, grad_clip (optional), print_interval.
+    """
+    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name=tracker_name,
+                         model_size=settings.model_size, collate_fn=collate_fn, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
+                         print_interval=settings.print_interval, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer
+
+
+def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, datasets: Sequence,
+                         p_datasets: Optional[Sequence[float]], make_optimizer: OptimizerFactory,
+                         tracker_name: str, quiet: bool = False):
+    """Sequence-level trainer around a tracker's SLT adapter: the explore/replay actor, the episode
+    sampler, the optimiser from ``make_optimizer(net)`` and the optional validation fields.
+
+    ``net`` stays unwrapped: under torchrun the SLT trainer puts the adapter's replay pass under DDP.
+    Fields used: reward, samples_per_episode, replay_chunk, episodes_per_batch (k),
+    iterations_per_epoch, world_size, num_frames (T), max_gap, max_interval, interval_prob, seed,
+    model_size, num_workers, grad_clip, print_interval.
+    """
+    from slt_plugins.actor import SLTActor
+    from slt_plugins.sampler import SequenceSampler
+    from slt_plugins.trainer import SLTTrainer
+
+    actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
+                     chunk_size=settings.replay_chunk, start="first_frame")
+    # Every process draws its own episodes, so an epoch holds k episodes per iteration and process.
+    num_episodes = settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size
+    sampler = SequenceSampler(datasets, p_datasets, num_episodes=num_episodes,
+                              num_frames=settings.num_frames, max_gap=settings.max_gap,
+                              max_interval=settings.max_interval, interval_prob=settings.interval_prob,
+                              seed=settings.seed)
+    optimizer, scheduler = make_optimizer(net)
+    trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
+                         tracker_name=tracker_name, model_size=settings.model_size, lr_scheduler=scheduler,
+                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
+                         print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
+    attach_from_settings(trainer, settings)
+    return trainer
+
+
+def synthetic_train_datasets(settings: Settings, fine_tune: bool = False) -> list:
+    """The synthetic training stream of the tiny settings.
+
+    Fine-tuning (SLT) reads a different seed than the frame-level stream, so it sees fresh videos.
+    """
+    from ltr.dataset.synthetic import SyntheticVideoDataset
+
+    return [SyntheticVideoDataset("train", seed=settings.seed + 1 if fine_tune else settings.seed)]
+
+
+def require_checkpoint(settings: Settings, model: str, hint: str) -> None:
+    """SLT fine-tunes a frame-level ``model``: stop with the fix (``hint``) when no start weights are given."""
+    if not settings.checkpoint:
+        raise SystemExit(f"{settings.project_path or 'SLT'} fine-tunes a frame-level {model}: pass --checkpoint FILE "
+                         f"({hint}).")

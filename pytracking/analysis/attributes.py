@@ -390,28 +390,14 @@ def _parse_gains(specs: SequenceT[str], names: SequenceT[str]) -> List[Tuple[str
 
 def run(args: argparse.Namespace, out=None, err=None) -> AttributeTable:
     """Execute the analysis described by parsed arguments; returns the table."""
-    from ltr.admin.environment import DatasetPathError
-    from pytracking.analysis.cli import AnalysisError, _display_names, read_sequence_list
+    from pytracking.analysis.cli import AnalysisError, _display_names, load_results, load_sequences
     from pytracking.analysis.evaluate import EvaluationError, evaluate_tracker
-    from pytracking.analysis.results_io import MissingResultsError, load_tracker_results
-    from pytracking.analysis.textio import TableFormatError
-    from pytracking.evaluation.datasets import canonical_dataset_name, get_dataset
 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     if args.frame_interval < 1:
         raise AnalysisError("--frame-interval must be >= 1")
-    try:
-        dataset = canonical_dataset_name(args.dataset)
-    except KeyError as exc:
-        raise AnalysisError(str(exc.args[0])) from None
-    kwargs = {"split": args.split} if args.split and dataset == "synthetic" else {}
-    if args.sequence_list:
-        kwargs["sequences"] = read_sequence_list(args.sequence_list)
-    try:
-        sequences = get_dataset(dataset, args.dataset_root, **kwargs)
-    except (DatasetPathError, KeyError, TableFormatError) as exc:
-        raise AnalysisError(str(exc.args[0]) if exc.args else str(exc)) from None
+    dataset, sequences = load_sequences(args, split=args.split)
 
     # Attributes first: a missing annotation is cheaper to report before evaluating anything.
     labels: Dict[str, str] = {}
@@ -442,19 +428,7 @@ def run(args: argparse.Namespace, out=None, err=None) -> AttributeTable:
     gains = _parse_gains(args.gain, display)
     if not gains and args.plot and len(display) >= 2:
         gains = [(display[-1], display[0])]
-    loaded = []
-    for results_dir, name in zip(args.results_dir, display):
-        try:
-            tracker = load_tracker_results(results_dir, sequences, name=name, skip_missing=args.skip_missing,
-                                           frame_interval=args.frame_interval)
-        except (MissingResultsError, FileNotFoundError, TableFormatError) as exc:
-            raise AnalysisError(str(exc)) from None
-        for warning in tracker.warnings:
-            print(f"warning: {warning}", file=err)
-        loaded.append(tracker)
-    common = [s for s in sequences if all(s.name in t.boxes for t in loaded)]
-    if not common:
-        raise AnalysisError("no sequence has results in every results folder")
+    loaded, common = load_results(args, sequences, display, err)
     try:
         evaluations = [evaluate_tracker(common, t.boxes, name=t.name, protocols=("pytracking",),
                                         frame_interval=args.frame_interval) for t in loaded]

@@ -13,7 +13,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence as SequenceT
+from typing import Dict, List, Optional, Sequence as SequenceT, Tuple
 
 from pytracking.analysis.evaluate import (EvaluationError, ImageSizeUnknownError, TrackerEvaluation,
                                          evaluate_tracker)
@@ -105,30 +105,37 @@ def summary_record(result: TrackerEvaluation, dataset: str, results_dir: str) ->
     return _json_safe(record)
 
 
-def run(args: argparse.Namespace, out=None, err=None) -> List[TrackerEvaluation]:
-    """Execute the analysis described by parsed arguments; returns the evaluations.
+def load_sequences(args: argparse.Namespace, split: Optional[str] = None) -> Tuple[str, list]:
+    """The canonical dataset name and its sequences for ``--dataset``/``--dataset-root``/``--sequence-list``.
 
-    ``out`` / ``err`` default to the current ``sys.stdout`` / ``sys.stderr``.
+    ``split`` selects a split of the synthetic dataset (other datasets have a fixed split here).
+    Every lookup failure becomes an :class:`AnalysisError` so the command line reports one message.
     """
-    out = out if out is not None else sys.stdout
-    err = err if err is not None else sys.stderr
+    # Imported here: the dataset modules pull in ltr, which the rest of this module does not need.
     from ltr.admin.environment import DatasetPathError
     from pytracking.evaluation.datasets import canonical_dataset_name, get_dataset
 
-    if args.frame_interval < 1:
-        raise AnalysisError("--frame-interval must be >= 1")
     try:
         dataset = canonical_dataset_name(args.dataset)
     except KeyError as exc:
         raise AnalysisError(str(exc.args[0])) from None
-    wanted = read_sequence_list(args.sequence_list) if args.sequence_list else None
-    kwargs = {"sequences": wanted} if wanted is not None else {}
+    kwargs = {"split": split} if split and dataset == "synthetic" else {}
+    if args.sequence_list:
+        kwargs["sequences"] = read_sequence_list(args.sequence_list)
     try:
         sequences = get_dataset(dataset, args.dataset_root, **kwargs)
     except (DatasetPathError, KeyError, TableFormatError) as exc:
         raise AnalysisError(str(exc.args[0]) if exc.args else str(exc)) from None
+    return dataset, sequences
 
-    names = _display_names(args.results_dir, args.name)
+
+def load_results(args: argparse.Namespace, sequences: list, names: SequenceT[str],
+                 err) -> Tuple[List[TrackerResults], list]:
+    """Results of every ``--results-dir`` (shown as ``names``) and the sequences all of them cover.
+
+    Loading warnings go to ``err``; unreadable results and an empty common set raise
+    :class:`AnalysisError`.
+    """
     loaded: List[TrackerResults] = []
     for results_dir, name in zip(args.results_dir, names):
         try:
@@ -139,11 +146,24 @@ def run(args: argparse.Namespace, out=None, err=None) -> List[TrackerEvaluation]
         for warning in tracker.warnings:
             print(f"warning: {warning}", file=err)
         loaded.append(tracker)
-
     # Like pytracking, compare trackers on the sequences every one of them has results for.
     common = [s for s in sequences if all(s.name in t.boxes for t in loaded)]
     if not common:
         raise AnalysisError("no sequence has results in every results folder")
+    return loaded, common
+
+
+def run(args: argparse.Namespace, out=None, err=None) -> List[TrackerEvaluation]:
+    """Execute the analysis described by parsed arguments; returns the evaluations.
+
+    ``out`` / ``err`` default to the current ``sys.stdout`` / ``sys.stderr``.
+    """
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    if args.frame_interval < 1:
+        raise AnalysisError("--frame-interval must be >= 1")
+    dataset, sequences = load_sequences(args)
+    loaded, common = load_results(args, sequences, _display_names(args.results_dir, args.name), err)
     if len(common) < len(sequences):
         print(f"warning: evaluating {len(common)} of {len(sequences)} sequences", file=err)
 

@@ -9,20 +9,19 @@ Every builder also reads the optional validation fields (``validate_every`` epoc
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 
 from ltr.actors.siamrpn_actor import SiamRPNActor
-from ltr.admin import distributed
 from ltr.admin.settings import Settings
 from ltr.data.processing import SiameseProcessing, stack_siamese_batch
 from ltr.data.sampler import FrameLevelSampler
-from ltr.models.registry import build_network, load_network
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
-from ltr.train_settings.common import run_trainer, set_defaults, wrap_ddp  # noqa: F401 (re-exported)
+# run_trainer and set_defaults are re-exported: the SiamRPN++ setting modules import them from here.
+from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, load_or_build_net,  # noqa: F401
+                                       run_trainer, set_defaults, wrap_ddp)
 from ltr.trainers.base_trainer import LTRTrainer
-from ltr.trainers.validation import attach_from_settings
 
 
 def model_config(size: str) -> SiamRPNConfig:
@@ -31,14 +30,22 @@ def model_config(size: str) -> SiamRPNConfig:
 
 def build_net(settings: Settings) -> torch.nn.Module:
     """Random-initialised network, or the weights of ``settings.checkpoint`` when given."""
-    if getattr(settings, "checkpoint", None):
-        net, _ = load_network(settings.checkpoint, tracker="siamrpnpp", size=settings.model_size)
+    return load_or_build_net(settings, "siamrpnpp")
+
+
+def build_optimizer(net: torch.nn.Module, settings: Settings,
+                    kind: Optional[str] = None) -> Tuple[torch.optim.Optimizer, object]:
+    """Adam (``kind='adam'``) or SGD with momentum 0.9 over the trainable parameters, with a cosine
+    decay from ``lr`` to ``lr * final_lr_factor`` over ``epochs``; ``kind`` defaults to ``settings.optimizer``."""
+    kind = settings.optimizer if kind is None else kind
+    params = [p for p in net.parameters() if p.requires_grad]
+    if kind == "adam":
+        optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     else:
-        net = build_network("siamrpnpp", settings.model_size)
-        backbone = getattr(settings, "backbone_weights", None)
-        if backbone:
-            net.load_backbone_weights(backbone)
-    return net.to(settings.device)
+        optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
+                                                           eta_min=settings.lr * settings.final_lr_factor)
+    return optimizer, scheduler
 
 
 def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet: bool = False) -> LTRTrainer:
@@ -53,21 +60,9 @@ def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
                                 seed=settings.seed)
     net = wrap_ddp(build_net(settings), settings)
     actor = SiamRPNActor(net, cfg, device=settings.device)
-    params = [p for p in net.parameters() if p.requires_grad]
-    if settings.optimizer == "adam":
-        optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
-                                                           eta_min=settings.lr * settings.final_lr_factor)
-    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="siamrpnpp",
-                         model_size=settings.model_size, collate_fn=stack_siamese_batch, lr_scheduler=scheduler,
-                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                         print_interval=settings.print_interval, quiet=quiet)
-    attach_from_settings(trainer, settings)
-    return trainer
-
-
+    optimizer, scheduler = build_optimizer(net, settings)
+    return assemble_flt_trainer(actor, optimizer, scheduler, sampler, settings, "siamrpnpp", stack_siamese_batch,
+                                quiet=quiet)
 
 
 def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet: bool = False):
@@ -80,31 +75,13 @@ def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
     """
     from pytracking.tracker.siamrpnpp.core import SiamRPNCore
     from pytracking.tracker.siamrpnpp.slt_adapter import SiamRPNSLTAdapter
-    from slt_plugins.actor import SLTActor
     from slt_plugins.policy import LogitSoftmaxPolicy
-    from slt_plugins.sampler import SequenceSampler
-    from slt_plugins.trainer import SLTTrainer
 
     cfg = model_config(settings.model_size)
     net = build_net(settings)
     core = SiamRPNCore(net, cfg, device=settings.device)
     adapter = SiamRPNSLTAdapter(core, LogitSoftmaxPolicy(settings.temperature, settings.eps),
                                 scst_weight=settings.scst_weight, box_weight=settings.box_weight)
-    actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
-                     chunk_size=settings.replay_chunk, start="first_frame")
-    # The net stays unwrapped: SLTTrainer puts the adapter's replay pass under DDP when distributed.
-    sampler = SequenceSampler(datasets, p_datasets,
-                              num_episodes=settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size,
-                              num_frames=settings.num_frames, max_gap=settings.max_gap,
-                              max_interval=settings.max_interval, interval_prob=settings.interval_prob,
-                              seed=settings.seed)
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
-                                                           eta_min=settings.lr * settings.final_lr_factor)
-    trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
-                         tracker_name="siamrpnpp", model_size=settings.model_size, lr_scheduler=scheduler,
-                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                         print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
-    attach_from_settings(trainer, settings)
-    return trainer
+    # SLT always fine-tunes with Adam, whatever optimiser the frame-level run used.
+    return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
+                                lambda n: build_optimizer(n, settings, "adam"), "siamrpnpp", quiet=quiet)

@@ -3,7 +3,7 @@
     python ltr/run_training.py siamrpnpp slt_tiny --checkpoint <workspace>/checkpoints/siamrpnpp/tiny/latest.pth
 """
 from ltr.admin.settings import Settings
-from ltr.dataset.synthetic import SyntheticVideoDataset
+from ltr.train_settings.common import synthetic_train_datasets
 from ltr.train_settings.siamrpnpp.common import build_slt_trainer, run_trainer, set_defaults
 
 
@@ -20,7 +20,7 @@ def build_trainer(settings: Settings, quiet: bool = False):
     if not settings.checkpoint:
         raise SystemExit("slt_tiny fine-tunes a frame-level model: pass --checkpoint FILE "
                          "(e.g. the latest.pth written by 'python ltr/run_training.py siamrpnpp tiny').")
-    datasets = [SyntheticVideoDataset("train", seed=settings.seed + 1)]
+    datasets = synthetic_train_datasets(settings, fine_tune=True)
     return build_slt_trainer(settings, datasets, quiet=quiet)
 
 

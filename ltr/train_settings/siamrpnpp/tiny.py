@@ -1,6 +1,6 @@
 """Tiny SiamRPN++, frame-level training on the synthetic stream (minutes on a CPU)."""
 from ltr.admin.settings import Settings
-from ltr.dataset.synthetic import SyntheticVideoDataset
+from ltr.train_settings.common import synthetic_train_datasets
 from ltr.train_settings.siamrpnpp.common import build_flt_trainer, run_trainer, set_defaults
 
 
@@ -14,7 +14,7 @@ def configure(settings: Settings) -> None:
 
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
-    datasets = [SyntheticVideoDataset("train", seed=settings.seed)]
+    datasets = synthetic_train_datasets(settings)
     return build_flt_trainer(settings, datasets, quiet=quiet)
 
 

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-import torch
-
 from ltr.admin.settings import Settings
-from ltr.trainers.validation import attach_from_settings
-from ltr.train_settings.common import run_trainer, set_defaults
-from ltr.train_settings.transt.transt import build_net, model_config, param_groups
+from ltr.train_settings import common
+from ltr.train_settings.common import assemble_slt_trainer, run_trainer, set_defaults
+from ltr.train_settings.transt.transt import build_net, build_optimizer, model_config
 
 __all__ = ["build_slt_trainer", "configure", "build_trainer", "run", "require_checkpoint"]
 
@@ -42,38 +40,19 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     """
     from pytracking.tracker.transt.core import TransTCore
     from pytracking.tracker.transt.slt_adapter import TransTSLTAdapter
-    from slt_plugins.actor import SLTActor
     from slt_plugins.policy import LogitSoftmaxPolicy
-    from slt_plugins.sampler import SequenceSampler
-    from slt_plugins.trainer import SLTTrainer
 
     net = build_net(settings)
     core = TransTCore(net, model_config(settings.model_size), device=settings.device)
     adapter = TransTSLTAdapter(core, LogitSoftmaxPolicy(settings.temperature, settings.eps),
                                scst_weight=settings.scst_weight, box_weight=settings.box_weight)
-    actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
-                     chunk_size=settings.replay_chunk, start="first_frame")
-    sampler = SequenceSampler(datasets, p_datasets,
-                              num_episodes=settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size,
-                              num_frames=settings.num_frames, max_gap=settings.max_gap,
-                              max_interval=settings.max_interval, interval_prob=settings.interval_prob,
-                              seed=settings.seed)
-    optimizer = torch.optim.AdamW(param_groups(net, settings.lr, settings.backbone_lr), lr=settings.lr,
-                                  weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_drop_epochs, gamma=0.1)
-    trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
-                         tracker_name="transt", model_size=settings.model_size, lr_scheduler=scheduler,
-                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                         print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
-    attach_from_settings(trainer, settings)
-    return trainer
+    return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
+                                lambda n: build_optimizer(n, settings), "transt", quiet=quiet)
 
 
 def require_checkpoint(settings: Settings, flt_command: str) -> None:
     """SLT fine-tunes a frame-level model: stop with the fix when no start weights are given."""
-    if not settings.checkpoint:
-        raise SystemExit(f"{settings.project_path or 'SLT'} fine-tunes a frame-level TransT: pass --checkpoint FILE "
-                         f"(e.g. the latest.pth written by '{flt_command}').")
+    common.require_checkpoint(settings, "TransT", f"e.g. the latest.pth written by '{flt_command}'")
 
 
 def configure(settings: Settings) -> None:

@@ -8,8 +8,7 @@ search frames, a 10x higher lr than the paper setting for the short budget (the 
 backbone, which the tiny model trains from scratch), and a drop after 8 of 10 epochs.
 """
 from ltr.admin.settings import Settings
-from ltr.dataset.synthetic import SyntheticVideoDataset
-from ltr.train_settings.common import run_trainer, set_defaults
+from ltr.train_settings.common import run_trainer, set_defaults, synthetic_train_datasets
 from ltr.train_settings.transt.slt import build_slt_trainer, require_checkpoint
 
 
@@ -24,8 +23,7 @@ def configure(settings: Settings) -> None:
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
     require_checkpoint(settings, "python ltr/run_training.py transt tiny")
-    # A different seed than the frame-level stream, so fine-tuning sees fresh videos.
-    datasets = [SyntheticVideoDataset("train", seed=settings.seed + 1)]
+    datasets = synthetic_train_datasets(settings, fine_tune=True)
     return build_slt_trainer(settings, datasets, quiet=quiet)
 
 

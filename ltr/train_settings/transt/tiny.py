@@ -6,8 +6,7 @@ lr, the same lr for the backbone (it has no ImageNet start to protect), gradient
 stability at that lr, and no grey augmentation (synthetic targets differ mostly by colour).
 """
 from ltr.admin.settings import Settings
-from ltr.dataset.synthetic import SyntheticVideoDataset
-from ltr.train_settings.common import run_trainer, set_defaults
+from ltr.train_settings.common import run_trainer, set_defaults, synthetic_train_datasets
 from ltr.train_settings.transt.transt import build_flt_trainer
 
 
@@ -21,7 +20,7 @@ def configure(settings: Settings) -> None:
 
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
-    datasets = [SyntheticVideoDataset("train", seed=settings.seed)]
+    datasets = synthetic_train_datasets(settings)
     return build_flt_trainer(settings, datasets, quiet=quiet)
 
 

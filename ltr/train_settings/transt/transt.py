@@ -19,7 +19,7 @@ per process).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -28,13 +28,12 @@ from ltr.admin.settings import Settings
 from ltr.data.processing import stack_siamese_batch
 from ltr.data.sampler import FrameLevelSampler
 from ltr.data.transt_processing import TransTProcessing
-from ltr.models.registry import build_network, load_network
 from ltr.models.tracking.transt import TransTConfig
 from ltr.trainers.base_trainer import LTRTrainer
-from ltr.trainers.validation import attach_from_settings
-from ltr.train_settings.common import run_trainer, set_defaults, wrap_ddp
+from ltr.train_settings.common import assemble_flt_trainer, load_or_build_net, run_trainer, set_defaults, wrap_ddp
 
-__all__ = ["model_config", "build_net", "param_groups", "build_flt_trainer", "configure", "build_trainer", "run"]
+__all__ = ["model_config", "build_net", "param_groups", "build_optimizer", "build_flt_trainer", "configure",
+           "build_trainer", "run"]
 
 
 def model_config(size: str) -> TransTConfig:
@@ -44,14 +43,7 @@ def model_config(size: str) -> TransTConfig:
 
 def build_net(settings: Settings) -> torch.nn.Module:
     """Random-initialised TransT (ImageNet backbone where available), or ``settings.checkpoint``'s weights."""
-    if getattr(settings, "checkpoint", None):
-        net, _ = load_network(settings.checkpoint, tracker="transt", size=settings.model_size)
-    else:
-        net = build_network("transt", settings.model_size)
-        backbone = getattr(settings, "backbone_weights", None)
-        if backbone:
-            net.load_backbone_weights(backbone)
-    return net.to(settings.device)
+    return load_or_build_net(settings, "transt")
 
 
 def param_groups(net: torch.nn.Module, lr: float, backbone_lr: float) -> List[dict]:
@@ -59,6 +51,15 @@ def param_groups(net: torch.nn.Module, lr: float, backbone_lr: float) -> List[di
     named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     return [{"params": [p for n, p in named if "backbone" not in n], "lr": lr},
             {"params": [p for n, p in named if "backbone" in n], "lr": backbone_lr}]
+
+
+def build_optimizer(net: torch.nn.Module, settings: Settings) -> Tuple[torch.optim.Optimizer, object]:
+    """AdamW over :func:`param_groups` (``lr``, ``backbone_lr``, ``weight_decay``) with the lr
+    multiplied by 0.1 every ``lr_drop_epochs``, as TransT and SLT-TransT train."""
+    optimizer = torch.optim.AdamW(param_groups(net, settings.lr, settings.backbone_lr), lr=settings.lr,
+                                  weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_drop_epochs, gamma=0.1)
+    return optimizer, scheduler
 
 
 def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Optional[Sequence[float]] = None,
@@ -79,15 +80,9 @@ def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
                                 processing=processing, frame_sample_mode="interval", seed=settings.seed)
     net = wrap_ddp(build_net(settings), settings)
     actor = TransTActor(net, device=settings.device)
-    optimizer = torch.optim.AdamW(param_groups(net, settings.lr, settings.backbone_lr), lr=settings.lr,
-                                  weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_drop_epochs, gamma=0.1)
-    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="transt",
-                         model_size=settings.model_size, collate_fn=stack_siamese_batch, lr_scheduler=scheduler,
-                         num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
-                         print_interval=settings.print_interval, quiet=quiet)
-    attach_from_settings(trainer, settings)
-    return trainer
+    optimizer, scheduler = build_optimizer(net, settings)
+    return assemble_flt_trainer(actor, optimizer, scheduler, sampler, settings, "transt", stack_siamese_batch,
+                                quiet=quiet)
 
 
 def configure(settings: Settings) -> None:

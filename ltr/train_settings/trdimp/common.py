@@ -12,7 +12,7 @@ classification head, the transformer, the IoU-Net, and the trained backbone bloc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -23,11 +23,11 @@ from ltr.data.sampler import FrameLevelSampler
 from ltr.models.registry import load_network
 from ltr.models.tracking.trdimp import TrDiMPConfig, build_trdimp
 from ltr.trainers.base_trainer import LTRTrainer
-from ltr.trainers.validation import attach_from_settings
-from ltr.train_settings.common import run_trainer, set_defaults
+from ltr.train_settings import common
+from ltr.train_settings.common import assemble_flt_trainer, assemble_slt_trainer, run_trainer, set_defaults
 
-__all__ = ["OFFICIAL_FLT_LR", "OFFICIAL_SLT_LR", "model_config", "build_net", "param_groups", "build_processing",
-           "build_flt_trainer", "build_slt_trainer", "flt_paper_datasets", "slt_paper_datasets",
+__all__ = ["OFFICIAL_FLT_LR", "OFFICIAL_SLT_LR", "model_config", "build_net", "param_groups", "build_optimizer",
+           "build_processing", "build_flt_trainer", "build_slt_trainer", "flt_paper_datasets", "slt_paper_datasets",
            "require_checkpoint", "default_backbone_weights", "run_trainer", "set_defaults"]
 
 #: Adam learning rates per module of TrDiMP's frame-level training (SLTtrack ``train_settings/trdimp/trdimp.py``).
@@ -110,6 +110,14 @@ def param_groups(net: torch.nn.Module, lr_groups: Mapping[str, float],
     return groups
 
 
+def build_optimizer(net: torch.nn.Module, settings: Settings) -> Tuple[torch.optim.Optimizer, object]:
+    """Adam over the per-module groups (``lr_groups``, ``backbone_layers``; ``lr`` for the rest)
+    with the lr multiplied by ``lr_gamma`` every ``lr_step`` epochs, as TrDiMP and SLT-TrDiMP train."""
+    optimizer = torch.optim.Adam(param_groups(net, settings.lr_groups, settings.backbone_layers), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step, gamma=settings.lr_gamma)
+    return optimizer, scheduler
+
+
 def build_processing(settings: Settings, cfg: TrDiMPConfig) -> DiMPProcessing:
     """TrDiMP crops/labels/proposals with the network's geometry and the jitter fields of ``settings``."""
     return DiMPProcessing(output_sz=cfg.image_sample_size, search_area_factor=cfg.search_area_scale,
@@ -159,14 +167,9 @@ def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     net = wrap_ddp(build_net(settings), settings)
     actor = TrDiMPActor(net, loss_weight=settings.loss_weight, hinge_threshold=settings.hinge_threshold,
                         device=settings.device)
-    optimizer = torch.optim.Adam(param_groups(net, settings.lr_groups, settings.backbone_layers), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step, gamma=settings.lr_gamma)
-    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name="trdimp",
-                         model_size=settings.model_size, collate_fn=stack_dimp_batch, lr_scheduler=scheduler,
-                         num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
-                         print_interval=settings.print_interval, quiet=quiet)
-    attach_from_settings(trainer, settings)
-    return trainer
+    optimizer, scheduler = build_optimizer(net, settings)
+    return assemble_flt_trainer(actor, optimizer, scheduler, sampler, settings, "trdimp", stack_dimp_batch,
+                                quiet=quiet)
 
 
 def flt_defaults() -> Dict[str, Any]:
@@ -179,9 +182,8 @@ def flt_defaults() -> Dict[str, Any]:
 
 def require_checkpoint(settings: Settings, flt_command: str) -> None:
     """SLT fine-tunes a frame-level model: stop with the fix when no start weights are given."""
-    if not settings.checkpoint:
-        raise SystemExit(f"{settings.project_path or 'SLT'} fine-tunes a frame-level TrDiMP: pass --checkpoint FILE "
-                         f"(an official trdimp.pth or the latest.pth written by '{flt_command}').")
+    common.require_checkpoint(settings, "TrDiMP",
+                              f"an official trdimp.pth or the latest.pth written by '{flt_command}'")
 
 
 def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Optional[Sequence[float]] = None,
@@ -203,32 +205,16 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     # Importing the module registers the adapter under 'trdimp'; the registry keeps this
     # builder independent of the adapter's class.
     import pytracking.tracker.trdimp.slt_adapter  # noqa: F401
-    from slt_plugins.actor import SLTActor
     from slt_plugins.policy import official_policy
     from slt_plugins.registry import get
-    from slt_plugins.sampler import SequenceSampler
-    from slt_plugins.trainer import SLTTrainer
 
     net = build_net(settings)
     adapter = get("adapter", "trdimp").from_network(
         net, official_explore=settings.official_explore, device=settings.device, policy=official_policy("trdimp"),
         scst_weight=settings.scst_weight, box_weight=settings.box_weight,
         proposal_params=dict(settings.proposal_params), seed=settings.seed)
-    actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
-                     chunk_size=settings.replay_chunk, start="first_frame")
-    sampler = SequenceSampler(datasets, p_datasets,
-                              num_episodes=settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size,
-                              num_frames=settings.num_frames, max_gap=settings.max_gap,
-                              max_interval=settings.max_interval, interval_prob=settings.interval_prob,
-                              seed=settings.seed)
-    optimizer = torch.optim.Adam(param_groups(net, settings.lr_groups, settings.backbone_layers), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step, gamma=settings.lr_gamma)
-    trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
-                         tracker_name="trdimp", model_size=settings.model_size, lr_scheduler=scheduler,
-                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
-                         print_interval=settings.print_interval, seed=settings.seed, quiet=quiet)
-    attach_from_settings(trainer, settings)
-    return trainer
+    return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
+                                lambda n: build_optimizer(n, settings), "trdimp", quiet=quiet)
 
 
 def slt_defaults() -> Dict[str, Any]:

@@ -11,7 +11,7 @@ after 8. An iteration takes tens of seconds on two CPU cores, most of it in the 
 refinement of the explore rollouts.
 """
 from ltr.admin.settings import Settings
-from ltr.dataset.synthetic import SyntheticVideoDataset
+from ltr.train_settings.common import synthetic_train_datasets
 from ltr.train_settings.trdimp.common import (OFFICIAL_SLT_LR, build_slt_trainer, require_checkpoint, run_trainer,
                                               set_defaults, slt_defaults)
 
@@ -29,8 +29,7 @@ def configure(settings: Settings) -> None:
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
     require_checkpoint(settings, "python ltr/run_training.py trdimp tiny")
-    # A different seed than the frame-level stream, so fine-tuning sees fresh videos.
-    datasets = [SyntheticVideoDataset("train", seed=settings.seed + 1)]
+    datasets = synthetic_train_datasets(settings, fine_tune=True)
     return build_slt_trainer(settings, datasets, quiet=quiet)
 
 

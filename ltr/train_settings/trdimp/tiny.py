@@ -10,7 +10,7 @@ smaller batch, frames within 30 frames of each other (the synthetic videos are s
 grey augmentation (synthetic targets differ mostly by colour).
 """
 from ltr.admin.settings import Settings
-from ltr.dataset.synthetic import SyntheticVideoDataset
+from ltr.train_settings.common import synthetic_train_datasets
 from ltr.train_settings.trdimp.common import build_flt_trainer, flt_defaults, run_trainer, set_defaults
 
 #: Per-module learning rates for training the tiny model from scratch.
@@ -29,7 +29,7 @@ def configure(settings: Settings) -> None:
 
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
-    datasets = [SyntheticVideoDataset("train", seed=settings.seed)]
+    datasets = synthetic_train_datasets(settings)
     return build_flt_trainer(settings, datasets, quiet=quiet)
 
 
