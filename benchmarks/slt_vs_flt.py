@@ -262,7 +262,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scst-weight", type=float, default=None, dest="scst_weight")
     parser.add_argument("--flt-lr", type=float, default=1e-4, dest="flt_lr",
                         help="learning rate of the FLT-continue arm (where the FLT start's schedule ended)")
-    parser.add_argument("--slt-lr", type=float, default=2e-4, dest="slt_lr", help="learning rate of the SLT arms")
+    parser.add_argument("--slt-lr", type=float, default=1e-4, dest="slt_lr", help="learning rate of the SLT arms")
     parser.add_argument("--ablation", action="store_true", help="add the +SS and +SS+SO arms (Table 5)")
     parser.add_argument("--equal-frames", action="store_true", dest="equal_frames",
                         help="add an FLT arm with as many frames with gradients as the SLT arm")
