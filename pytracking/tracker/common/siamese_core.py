@@ -88,6 +88,10 @@ class SiameseCore:
     def run_network(self, template_feat: Any, search_input: torch.Tensor) -> Any:
         raise NotImplementedError
 
+    def candidate_grid(self) -> Tuple[int, int]:
+        """(candidates per cell, score-map side): N = A * S * S, laid out as (A, S, S)."""
+        raise NotImplementedError
+
     def score(self, outputs: Any, search_side: torch.Tensor) -> Any:
         """Post-processed candidate scores (an object with ``pscore`` (B, N))."""
         raise NotImplementedError

@@ -59,17 +59,9 @@ class SiameseTracker(BaseTracker):
         return out
 
     def score_map(self, result: SearchResult) -> np.ndarray:
-        """2-D map of the post-processed scores for the live view (max over anchors where several)."""
-        pscore = result.candidates.pscore[0]
-        side = int(round((pscore.numel()) ** 0.5))
-        if side * side == pscore.numel():
-            return pscore.reshape(side, side).cpu().numpy()
-        cells = pscore.numel()
-        for anchors in range(2, 10):
-            side = int(round((cells / anchors) ** 0.5))
-            if anchors * side * side == cells:
-                return pscore.reshape(anchors, side, side).max(dim=0).values.cpu().numpy()
-        return pscore.reshape(1, -1).cpu().numpy()
+        """2-D map of the post-processed scores for the live view (max over a cell's candidates)."""
+        per_cell, side = self.core.candidate_grid()
+        return result.candidates.pscore[0].reshape(per_cell, side, side).max(dim=0).values.cpu().numpy()
 
     def debug_outputs(self, result: SearchResult, index: int) -> Dict[str, Any]:
         pscore = result.candidates.pscore[0]

@@ -39,6 +39,9 @@ class SiamRPNCore(SiameseCore):
     def crop_sides(self, size_wh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return crop_size_from_target(size_wh, self.cfg)
 
+    def candidate_grid(self) -> Tuple[int, int]:
+        return self.cfg.anchor_num, self.cfg.score_size
+
     def compute_template_features(self, template_input: torch.Tensor) -> Any:
         return self.net.template_features(template_input.float())
 

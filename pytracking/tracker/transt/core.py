@@ -65,6 +65,9 @@ class TransTCore(SiameseCore):
     def state_to_box(self, center_xy: torch.Tensor, size_wh: torch.Tensor) -> torch.Tensor:
         return state_to_xywh(center_xy, size_wh)
 
+    def candidate_grid(self) -> Tuple[int, int]:
+        return 1, self.cfg.score_size
+
     def crop_sides(self, size_wh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return crop_sizes(size_wh, self.cfg)
 
