@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmarks._common import cpu_model
 from ltr.admin.settings import Settings
 
 #: Arm name -> (kind, overrides of the SLT setting); 'flt' arms use the FLT setting.
@@ -52,15 +53,7 @@ ARM_LABELS = {"flt_start": "FLT start", "flt_more": "FLT-continue", "ss": "+SS",
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+    return (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
             f"python {platform.python_version()}")
 
 
