@@ -30,18 +30,14 @@ all ranks' rollouts, the gradient of one process running all the episodes.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 
 from ltr.admin import distributed
-from ltr.admin.distributed import all_reduce_mean, is_distributed
-from ltr.trainers.base_trainer import BaseTrainer, _unwrap
-
-
-def collate_episodes(episodes: List[Any]) -> List[Any]:
-    """Episodes stay a list: their frames have different sizes."""
-    return list(episodes)
+from ltr.admin.distributed import all_reduce_mean, is_distributed, unwrap_ddp
+from slt_plugins.sampler import collate_episodes
+from ltr.trainers.base_trainer import BaseTrainer
 
 
 class SLTTrainer(BaseTrainer):
@@ -59,7 +55,7 @@ class SLTTrainer(BaseTrainer):
         kwargs.setdefault("collate_fn", collate_episodes)
         # A DDP wrapper around the whole network would never see a forward call here; a second
         # DDP around the replay module would then hook the same parameters twice.
-        super().__init__(_unwrap(net), *args, **kwargs)
+        super().__init__(unwrap_ddp(net), *args, **kwargs)
         self.actor = actor
         self.seed = seed
         self.replay_ddp: Optional[torch.nn.Module] = None
@@ -71,7 +67,7 @@ class SLTTrainer(BaseTrainer):
         adapter = getattr(self.actor, "adapter", None)
         module = getattr(adapter, "replay_module", None)
         if isinstance(module, torch.nn.Module):
-            module = _unwrap(module)
+            module = unwrap_ddp(module)
             owned = {id(p) for p in self.net.parameters()}
             if not all(id(p) in owned for p in module.parameters()):
                 raise ValueError("The adapter's replay_module has parameters outside the trained network.")

@@ -35,7 +35,7 @@ from ltr.admin import distributed  # noqa: E402
 from ltr.data.crop import to_model_input  # noqa: E402
 from ltr.models.loss.siamrpn_loss import siamrpn_loss  # noqa: E402
 from ltr.run_training import build_settings  # noqa: E402
-from ltr.trainers.base_trainer import _unwrap  # noqa: E402
+from ltr.admin.distributed import unwrap_ddp  # noqa: E402
 from pytracking.tracker.siamrpnpp.slt_adapter import crop_xywh_to_anchor_xyxy  # noqa: E402
 
 
@@ -75,7 +75,7 @@ def use_sgd(trainer, lr: float) -> None:
 
 
 def save_params(trainer, path: Path) -> None:
-    torch.save({k: v.detach().clone() for k, v in _unwrap(trainer.net).state_dict().items()}, path)
+    torch.save({k: v.detach().clone() for k, v in unwrap_ddp(trainer.net).state_dict().items()}, path)
 
 
 def run_flt(out: Path, world: int, rank: int, batch: int, iterations: int) -> None:

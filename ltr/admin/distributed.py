@@ -118,6 +118,11 @@ def wrap_ddp(module: torch.nn.Module, device: Optional[str] = None, **kwargs: An
     return torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids, **kwargs)
 
 
+def unwrap_ddp(module: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel wrapper (the module itself otherwise)."""
+    return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+
+
 def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s parameters and buffers to every rank (what DDP does at construction)."""
     if not is_distributed():

@@ -66,10 +66,6 @@ class _CountingCollate:
         return self.collate_fn([item for item, _ in pairs]), sum(bad for _, bad in pairs)
 
 
-def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
-    return net.module if hasattr(net, "module") and isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
-
-
 class BaseTrainer:
     """Epoch/iteration loop with checkpoints, resume, logs and an optional wall-time budget.
 
@@ -288,7 +284,7 @@ class BaseTrainer:
         if len(rng_per_rank) > 1:
             extra["rng_per_rank"] = rng_per_rank
         state = dict(
-            net_state=_unwrap(self.net).state_dict(), tracker=self.tracker_name, size=self.model_size,
+            net_state=distributed.unwrap_ddp(self.net).state_dict(), tracker=self.tracker_name, size=self.model_size,
             epoch=self.epoch, iteration=self.iteration_in_epoch, optimizer=self.optimizer.state_dict(),
             scheduler=self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
             settings=self.settings_for_checkpoint(), stats={"history": self.history, "meters": self._meter_state()},
@@ -331,7 +327,7 @@ class BaseTrainer:
         if not found[0]:
             return False
         state = ckpt.load_checkpoint(path)
-        _unwrap(self.net).load_state_dict(state["net"])
+        distributed.unwrap_ddp(self.net).load_state_dict(state["net"])
         if state.get("optimizer") is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_scheduler is not None and state.get("scheduler") is not None:

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from ltr.actors.trdimp_actor import OFFICIAL_LOSS_WEIGHT, TrDiMPActor
+from ltr.admin.distributed import unwrap_ddp
 from ltr.admin.settings import Settings
 from ltr.data.dimp_processing import OFFICIAL_PROPOSAL_PARAMS, DiMPProcessing, stack_dimp_batch
 from ltr.data.sampler import FrameLevelSampler
@@ -64,10 +65,6 @@ def build_net(settings: Settings) -> torch.nn.Module:
     return net.to(settings.device)
 
 
-def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
-    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
-
-
 def param_groups(net: torch.nn.Module, lr_groups: Mapping[str, float],
                  backbone_layers: Sequence[str]) -> List[Dict[str, Any]]:
     """Adam parameter groups, one per module with its own learning rate.
@@ -83,7 +80,7 @@ def param_groups(net: torch.nn.Module, lr_groups: Mapping[str, float],
         Groups of parameters that require gradients; parameters outside every group (frozen
         blocks, the unused ``layer4``/``fc``) are not optimised, as in the reference.
     """
-    net = _unwrap(net)
+    net = unwrap_ddp(net)
     clf = net.classifier
     modules: Dict[str, List[torch.nn.Module]] = {
         "filter_initializer": [clf.filter_initializer], "filter_optimizer": [clf.filter_optimizer],
