@@ -132,3 +132,13 @@ def test_box_proposals_and_kl_loss():
     good = kl_regression_loss(torch.log(gt_density + 1e-6), density, gt_density)
     flat = kl_regression_loss(torch.zeros_like(density), density, gt_density)
     assert good < flat
+
+
+@pytest.mark.parametrize("setting", ["slt", "slt_tiny"])
+def test_slt_loss_weights_are_the_papers_ratio(setting):
+    """Official 4 * SCST + 0.01 * IoU-Net loss == 4 * (SCST + 0.0025 * IoU-Net loss), the paper's weight."""
+    import importlib
+    from ltr.admin.settings import Settings
+    settings = Settings()
+    importlib.import_module(f"ltr.train_settings.trdimp.{setting}").configure(settings)
+    assert settings.box_weight / settings.scst_weight == pytest.approx(0.0025)

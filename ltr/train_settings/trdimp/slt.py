@@ -13,7 +13,7 @@ Reference: SLTtrack ``ltr/train_settings/slt_trdimp/slt_trdimp.py``:
   update, plain argmax localisation, 5 filter-optimiser iterations); policy softmax over the
   raw score map mean-max scaled to (-7, 7); reward AO;
 * loss: 4 * SCST + 0.01 * KL(IoU-Net) on the sampled crops (128 proposals per frame, as in
-  FLT); replay 4 episodes per backward;
+  FLT), i.e. the paper's SCST + 0.0025 * IoU-Net loss scaled by 4; replay 4 episodes per backward;
 * optimisation: Adam with per-module learning rates (filter initialiser 2e-6, filter optimiser
   2e-5, classification head 2e-6, transformer 4e-5, IoU-Net 4e-5, backbone layer3 8e-7),
   gradient norm clipped at 40, 40 epochs of 5000 episodes, lr x 0.5 every 8 epochs.
