@@ -48,6 +48,10 @@ ARMS: Dict[str, Dict[str, Any]] = {
     "ss": {"kind": "slt", "scst_weight": 0.0, "interval_prob": 0.0},  # +SS
     "ss_so": {"kind": "slt", "interval_prob": 0.0},                   # +SS+SO
 }
+#: Final factor of the FLT start's cosine schedule for recipes that do not name one.
+DEFAULT_FINAL_LR_FACTOR = 0.05
+#: FLT start length per tracker (iterations of its tiny FLT recipe), unless --flt-iterations.
+FLT_START_ITERATIONS = {"siamrpnpp": 1200, "transt": 1200, "trdimp": 600}
 ARM_LABELS = {"flt_start": "FLT start", "flt_more": "FLT-continue", "ss": "+SS", "ss_so": "+SS+SO",
               "slt": "SLT (+SS+SO+SA)", "flt_equal_frames": "FLT-continue, equal frames with grad"}
 
@@ -79,6 +83,30 @@ def setting_module(tracker: str, name: str):
 
 def cosine(final_factor: float):
     return lambda p: final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def warmup_final_factor(flt_settings: Settings) -> float:
+    """Where the FLT start's cosine schedule ends, relative to the FLT recipe's learning rates."""
+    return float(getattr(flt_settings, "final_lr_factor", DEFAULT_FINAL_LR_FACTOR))
+
+
+def arm_lr_factor(args, kind: str, settings: Settings) -> float:
+    """Factor on the recipe's learning rates (all parameter groups) for an arm.
+
+    FLT arms continue at the FLT start's final rates (``--flt-lr`` names the base rate instead);
+    SLT arms use the SLT recipe's rates (``--slt-lr`` names the base rate instead).
+    """
+    wanted = args.flt_lr if kind == "flt" else args.slt_lr
+    if wanted is not None:
+        return wanted / settings.lr
+    return warmup_final_factor(settings) if kind == "flt" else 1.0
+
+
+def scale_learning_rates(trainer, factor: float) -> None:
+    for group in trainer.optimizer.param_groups:
+        group["lr"] *= factor
+        if "initial_lr" in group:  # epoch schedulers restart from this
+            group["initial_lr"] *= factor
 
 
 def train_with_bar(trainer, desc: str, time_budget_s: Optional[float] = None, max_iterations: Optional[int] = None,
@@ -154,7 +182,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         trainer = flt_mod.build_trainer(settings, quiet=True)
         tic = time.perf_counter()
         summary = train_with_bar(trainer, f"seed {seed}: FLT start", max_iterations=args.flt_iterations,
-                                 lr_schedule=cosine(settings.final_lr_factor))
+                                 lr_schedule=cosine(warmup_final_factor(settings)))
         export_checkpoint(trainer, start)
         recipe_file.write_text(json.dumps(recipe))
         (ckpt_dir / "flt_start_stats.json").write_text(json.dumps({**summary, "seconds": time.perf_counter() - tic}))
@@ -177,9 +205,10 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
             if args.scst_weight is not None and "scst_weight" not in spec:
                 settings.scst_weight = args.scst_weight
         module.configure(settings)
-        # Each arm continues at its recipe's learning rate, annealed to 0.1x over the same budget.
-        settings.lr = args.flt_lr if kind == "flt" else args.slt_lr
         trainer = module.build_trainer(settings, quiet=True)
+        # Each arm continues at its recipe's learning rates, annealed to 0.1x over the same budget:
+        # FLT where the FLT start's schedule ended, SLT at the SLT recipe's rates.
+        scale_learning_rates(trainer, arm_lr_factor(args, kind, settings))
         summary = train_with_bar(trainer, f"seed {seed}: {ARM_LABELS[arm]}", time_budget_s=args.budget_s,
                                  lr_schedule=cosine(0.1))
         export_checkpoint(trainer, ckpt_dir / f"{arm}.pth")
@@ -190,8 +219,8 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         if arm == "slt" and args.equal_frames:
             flt_settings = make_settings(args, "flt_equal_frames", workdir, seed + 1000, str(start))
             flt_mod.configure(flt_settings)
-            flt_settings.lr = args.flt_lr
             flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)
+            scale_learning_rates(flt_trainer, arm_lr_factor(args, "flt", flt_settings))
             iterations = max(1, round(summary.get("frames_grad", 0.0) / flt_settings.batch_size))
             eq = train_with_bar(flt_trainer, f"seed {seed}: FLT equal frames", max_iterations=iterations,
                                 lr_schedule=cosine(0.1))
@@ -246,16 +275,19 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="paired seeds (default: 0)")
     parser.add_argument("--out", default="workspace/slt_vs_flt")
     parser.add_argument("--threads", type=int, default=max(1, min(2, os.cpu_count() or 1)))
-    parser.add_argument("--flt-iterations", type=int, default=1200, dest="flt_iterations",
-                        help="FLT warm-up iterations of the FLT start (Table 8 knob)")
+    parser.add_argument("--flt-iterations", type=int, default=None, dest="flt_iterations",
+                        help="FLT warm-up iterations of the FLT start (Table 8 knob; default per tracker: "
+                             + ", ".join(f"{k} {v}" for k, v in FLT_START_ITERATIONS.items()) + ")")
     parser.add_argument("--budget-s", type=float, default=150.0, dest="budget_s",
                         help="wall-time budget of each arm in seconds")
     parser.add_argument("--T", type=int, default=16, help="frames per SLT episode (Table 7 knob)")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--scst-weight", type=float, default=None, dest="scst_weight")
-    parser.add_argument("--flt-lr", type=float, default=1e-4, dest="flt_lr",
-                        help="learning rate of the FLT-continue arm (where the FLT start's schedule ended)")
-    parser.add_argument("--slt-lr", type=float, default=1e-4, dest="slt_lr", help="learning rate of the SLT arms")
+    parser.add_argument("--flt-lr", type=float, default=None, dest="flt_lr",
+                        help="base learning rate of the FLT-continue arm (default: where the FLT start's "
+                             "schedule ended; other parameter groups keep their ratio to it)")
+    parser.add_argument("--slt-lr", type=float, default=None, dest="slt_lr",
+                        help="base learning rate of the SLT arms (default: the tracker's slt_tiny recipe)")
     parser.add_argument("--ablation", action="store_true", help="add the +SS and +SS+SO arms (Table 5)")
     parser.add_argument("--equal-frames", action="store_true", dest="equal_frames",
                         help="add an FLT arm with as many frames with gradients as the SLT arm")
@@ -265,6 +297,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="also write the summary JSON here")
     args = parser.parse_args(argv)
     seeds = args.seeds if args.seeds is not None else [args.seed if args.seed is not None else 0]
+    if args.flt_iterations is None:
+        args.flt_iterations = FLT_START_ITERATIONS.get(args.tracker, 1200)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

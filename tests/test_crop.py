@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import torch
 
@@ -52,3 +53,21 @@ def test_model_input_formats():
     x = torch.rand(1, 3, 2, 2) * 255
     torch.testing.assert_close(to_model_input(x, "bgr255")[:, 0], x[:, 2])
     assert to_model_input(x, "rgb01").max() <= 1.0
+
+
+def test_unique_frames_crop_like_duplicated_frames():
+    """Trackers sharing a frame array get the crops they would get from their own copy."""
+    from ltr.data.crop import stack_frames
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, (50, 20, 3), dtype=np.uint8)
+    frames = [a, b, a, b, a]
+    centers = torch.tensor([[10.0, 12.0], [5.0, 40.0], [38.0, 1.0], [10.0, 10.0], [20.0, 15.0]])
+    sizes = torch.tensor([16.0, 30.0, 9.0, 64.0, 25.0])
+    images, hw, index = stack_frames(frames)
+    assert images.shape[0] == 2 and index.tolist() == [0, 1, 0, 1, 0]
+    unique = crop_square(images, hw, centers, sizes, 12, image_index=index)
+    copies, copies_hw = stack_images([f.copy() for f in frames])
+    torch.testing.assert_close(unique, crop_square(copies, copies_hw, centers, sizes, 12))
+    with pytest.raises(ValueError, match="image_index"):
+        crop_square(images, hw, centers, sizes, 12, image_index=index[:3])

@@ -13,7 +13,7 @@ Conventions:
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -48,18 +48,57 @@ def stack_images(images: ImageBatch, device: Union[str, torch.device] = "cpu") -
     return batch, hw
 
 
+def stack_unique_images(images: Sequence[np.ndarray], device: Union[str, torch.device] = "cpu"
+                        ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Like :func:`stack_images`, but each distinct array object is stacked once.
+
+    Lockstep SLT rollouts of one episode crop the same frame (the argmax and the sampling
+    trackers), so the frame is converted, mean-computed and padded once for all of them.
+    Arrays are matched by identity, not by content.
+
+    Returns:
+        (batch, image_hw, image_index): batch (U,3,Hmax,Wmax) and image_hw (U,2) of the U distinct
+        images, image_index (B,) long: the row of ``batch`` that input ``b`` refers to.
+    """
+    slot: dict = {}
+    unique: List[np.ndarray] = []
+    index = []
+    for im in images:
+        key = id(im)
+        if key not in slot:
+            slot[key] = len(unique)
+            unique.append(im)
+        index.append(slot[key])
+    batch, hw = stack_images(unique, device=device)
+    return batch, hw, torch.tensor(index, dtype=torch.long, device=batch.device)
+
+
+def stack_frames(frames: ImageBatch, device: Union[str, torch.device] = "cpu"
+                 ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Batch the current frame of B trackers: a (B,3,H,W)/(B,H,W,3) tensor as is, a list of
+    arrays through :func:`stack_unique_images`. Returns (images, image_hw, image_index or None)."""
+    if isinstance(frames, torch.Tensor):
+        images, hw = stack_images(frames, device=device)
+        return images, hw, None
+    return stack_unique_images(frames, device=device)
+
+
 def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.Tensor,
-                sizes: torch.Tensor, out_size: int, sampling_ratio: int = 0) -> torch.Tensor:
+                sizes: torch.Tensor, out_size: int, sampling_ratio: int = 0,
+                image_index: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Cut B square regions (centre ``centers_xy``, side ``sizes`` px) and resize them to ``out_size``.
 
     Args:
-        images: (B,3,H,W) float RGB 0-255 (possibly zero-padded, see :func:`stack_images`).
-        image_hw: (B,2) true (H, W) of each image.
+        images: (U,3,H,W) float RGB 0-255 (possibly zero-padded, see :func:`stack_images`);
+            U = B unless ``image_index`` is given.
+        image_hw: (U,2) true (H, W) of each image.
         centers_xy: (B,2) region centres in image pixels.
         sizes: (B,) region side lengths in image pixels (> 0).
         out_size: output side in pixels.
         sampling_ratio: samples per output bin along each axis; 0 = ceil(size / out_size), which
             averages when shrinking (no aliasing) and reproduces pixels exactly at scale 1.
+        image_index: optional (B,) long, the image each region is cut from (see
+            :func:`stack_unique_images`); default region ``b`` from image ``b``.
     Returns:
         (B,3,out_size,out_size) float RGB 0-255, mean-padded outside the image.
     """
@@ -80,11 +119,16 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
     half = sizes.to(device=device, dtype=torch.float32).view(-1) / 2
     cx = centers_xy[:, 0].to(device=device, dtype=torch.float32)
     cy = centers_xy[:, 1].to(device=device, dtype=torch.float32)
-    boxes = torch.stack([torch.arange(batch, device=device, dtype=torch.float32),
+    if image_index is None:
+        image_index = torch.arange(batch, device=device)
+    image_index = image_index.to(device=device, dtype=torch.long).view(-1)
+    if image_index.numel() != cx.numel():
+        raise ValueError(f"image_index has {image_index.numel()} entries for {cx.numel()} regions.")
+    boxes = torch.stack([image_index.to(torch.float32),
                          cx - half + 1, cy - half + 1, cx + half + 1, cy + half + 1], dim=1)
     crops = roi_align(centred, boxes, output_size=(out_size, out_size), spatial_scale=1.0,
                       sampling_ratio=sampling_ratio, aligned=True)
-    return crops + mean.view(batch, 3, 1, 1)
+    return crops + mean[image_index].view(-1, 3, 1, 1)
 
 
 def to_model_input(crops_rgb255: torch.Tensor, input_format: str) -> torch.Tensor:

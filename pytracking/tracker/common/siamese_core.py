@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ltr.data.crop import crop_square, stack_images, to_model_input
+from ltr.data.crop import crop_square, stack_frames, to_model_input
 
 
 @dataclasses.dataclass
@@ -101,8 +101,13 @@ class SiameseCore:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ generic batched steps
-    def _stack(self, frames) -> Tuple[torch.Tensor, torch.Tensor]:
-        return stack_images(frames, device=self.device)
+    def _stack(self, frames) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """(images (U,3,H,W), their (U,2) true sizes, (B,) image of each tracker or None for U = B)."""
+        return stack_frames(frames, device=self.device)
+
+    @staticmethod
+    def _per_tracker(hw: torch.Tensor, index: Optional[torch.Tensor]) -> torch.Tensor:
+        return (hw if index is None else hw[index]).to(torch.float64)
 
     def initialize(self, frames: Sequence[np.ndarray] | torch.Tensor, boxes_xywh: torch.Tensor,
                    start_boxes_xywh: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -110,25 +115,25 @@ class SiameseCore:
 
         Returns the template network input (B, 3, Z, Z) (SLT replay re-runs it with gradients).
         """
-        images, hw = self._stack(frames)
+        images, hw, index = self._stack(frames)
         boxes = boxes_xywh.to(device=self.device, dtype=torch.float64)
         center, size = self.box_to_state(boxes)
         side_z, _ = self.crop_sides(size)
-        crops = crop_square(images, hw, self.crop_center(center), side_z, self.template_size)
+        crops = crop_square(images, hw, self.crop_center(center), side_z, self.template_size, image_index=index)
         template_input = to_model_input(crops, self.input_format)
         self.template_feat = self.compute_template_features(template_input)
         if start_boxes_xywh is not None:
             center, size = self.box_to_state(start_boxes_xywh.to(device=self.device, dtype=torch.float64))
-        self.center_xy, self.size_wh, self.image_hw = center, size, hw.to(torch.float64)
+        self.center_xy, self.size_wh, self.image_hw = center, size, self._per_tracker(hw, index)
         return template_input
 
     def search(self, frames: Sequence[np.ndarray] | torch.Tensor) -> SearchResult:
         """Crop every tracker's search region from its frame, run the network once, score."""
-        images, hw = self._stack(frames)
-        self.image_hw = hw.to(torch.float64)
+        images, hw, index = self._stack(frames)
+        self.image_hw = self._per_tracker(hw, index)
         _, side_x = self.crop_sides(self.size_wh)
         crop_center = self.crop_center(self.center_xy)
-        crops = crop_square(images, hw, crop_center, side_x, self.search_size)
+        crops = crop_square(images, hw, crop_center, side_x, self.search_size, image_index=index)
         search_input = to_model_input(crops, self.input_format)
         outputs = self.run_network(self.template_feat, search_input)
         candidates = self.score(outputs, side_x)

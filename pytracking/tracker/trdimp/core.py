@@ -56,7 +56,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ltr.data.crop import crop_square, stack_images, to_model_input
+from ltr.data.crop import crop_square, stack_frames, stack_images, to_model_input
 from pytracking.utils.params import TrackerParams
 
 __all__ = ["TrDiMPTrackingConfig", "TrDiMPCore", "TrDiMPSearch", "InitSamples", "FLAG_NAMES",
@@ -569,14 +569,15 @@ class TrDiMPCore:
         Has no effect on the trackers' state; :meth:`commit` applies the decision.
         """
         net = self.net
-        images, hw = stack_images(frames, device=self.device)
-        if images.shape[0] != self.batch_size:
-            raise ValueError(f"{images.shape[0]} frames for {self.batch_size} trackers")
+        images, hw, index = stack_frames(frames, device=self.device)
+        count = images.shape[0] if index is None else index.numel()
+        if count != self.batch_size:
+            raise ValueError(f"{count} frames for {self.batch_size} trackers")
         # Centre the crop so that the target sits on a score cell (no shift for even filter + even features).
         parity = (self.feature_size + self.filter_size) % 2
         center = self.pos + parity * self.target_scale[:, None] * self.sample_size / (2 * self.feature_size)
         center, side = self._sample_region(center, self.target_scale * self.sample_size)
-        crops = crop_square(images, hw, center, side, self.sample_size)
+        crops = crop_square(images, hw, center, side, self.sample_size, image_index=index)
         search_input = to_model_input(crops, "rgb_imagenet")
         feat = net.extract_backbone_features(search_input)
         clf = net.extract_classification_feat(feat)                          # (B, C, H, W)
