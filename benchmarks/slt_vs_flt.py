@@ -197,7 +197,8 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         module = flt_mod if kind == "flt" else slt_mod
         settings = make_settings(args, arm, workdir, seed + 1000, str(start))
         if kind == "slt":
-            settings.num_frames = args.T
+            if args.T is not None:
+                settings.num_frames = args.T
             for key, value in spec.items():
                 setattr(settings, key, value)
             if args.temperature is not None:
@@ -280,7 +281,9 @@ def main(argv=None) -> int:
                              + ", ".join(f"{k} {v}" for k, v in FLT_START_ITERATIONS.items()) + ")")
     parser.add_argument("--budget-s", type=float, default=150.0, dest="budget_s",
                         help="wall-time budget of each arm in seconds")
-    parser.add_argument("--T", type=int, default=16, help="frames per SLT episode (Table 7 knob)")
+    parser.add_argument("--T", type=int, default=None,
+                        help="frames per SLT episode (Table 7 knob; default: the slt_tiny recipe's, 16 for "
+                             "SiamRPN++ and TransT, 8 for TrDiMP)")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--scst-weight", type=float, default=None, dest="scst_weight")
     parser.add_argument("--flt-lr", type=float, default=None, dest="flt_lr",

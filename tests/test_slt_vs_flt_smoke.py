@@ -1,0 +1,49 @@
+"""The main job end to end at the smallest size, and how its arms set their learning rates."""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from benchmarks import slt_vs_flt
+from ltr.admin.settings import Settings
+
+
+def test_main_job_smallest(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    rc = slt_vs_flt.main(["--tracker", "siamrpnpp", "--out", str(out), "--threads", "1", "--flt-iterations", "2",
+                          "--budget-s", "2", "--test-videos", "2", "--test-frames", "6", "--T", "4"])
+    assert rc == 0
+    for name in ("flt_start", "flt_more", "slt"):
+        assert (out / "checkpoints" / f"{name}.pth").is_file()
+        assert any((out / "results" / name).rglob("*.txt"))
+    summary = json.loads((out / "results.json").read_text())
+    record = summary["records"][0]
+    assert set(record["scores"]) == {"flt_start", "flt_more", "slt"}
+    assert record["arms"]["slt"]["frames_nograd"] > 0 and record["arms"]["flt_more"]["frames_nograd"] == 0
+    assert 0.0 <= record["scores"]["slt"]["AO"] <= 100.0
+    assert summary["config"]["flt_iterations"] == 2
+    assert "SLT - FLT-continue AO per seed" in capsys.readouterr().out
+
+
+def _trainer(lrs):
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in lrs]
+    return SimpleNamespace(optimizer=torch.optim.Adam([{"params": [p], "lr": lr} for p, lr in zip(params, lrs)]))
+
+
+def test_arm_learning_rates_scale_every_group() -> None:
+    args = SimpleNamespace(flt_lr=None, slt_lr=None)
+    flt = Settings()
+    flt.lr, flt.final_lr_factor = 2e-3, 0.05
+    # FLT-continue starts where the FLT start's cosine ended; group ratios are kept
+    trainer = _trainer([2e-3, 1e-3])
+    slt_vs_flt.scale_learning_rates(trainer, slt_vs_flt.arm_lr_factor(args, "flt", flt))
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([1e-4, 5e-5])
+    # a recipe without a final factor uses the documented default
+    bare = Settings()
+    bare.lr = 1e-3
+    assert slt_vs_flt.arm_lr_factor(args, "flt", bare) == slt_vs_flt.DEFAULT_FINAL_LR_FACTOR
+    # SLT keeps its recipe unless --slt-lr names a base rate
+    assert slt_vs_flt.arm_lr_factor(args, "slt", bare) == 1.0
+    assert slt_vs_flt.arm_lr_factor(SimpleNamespace(flt_lr=None, slt_lr=2e-4), "slt", bare) == pytest.approx(0.2)
