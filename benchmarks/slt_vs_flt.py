@@ -110,13 +110,18 @@ def scale_learning_rates(trainer, factor: float) -> None:
 
 
 def train_with_bar(trainer, desc: str, time_budget_s: Optional[float] = None, max_iterations: Optional[int] = None,
-                   lr_schedule=None) -> Dict[str, Any]:
+                   lr_schedule=None, marks: Optional[Dict[float, Path]] = None) -> Dict[str, Any]:
+    """Train with a progress bar; ``marks`` maps wall-time seconds to checkpoint paths written when
+    the run passes them (learning curves inside one budget)."""
+    pending = sorted((marks or {}).items())
     total = time_budget_s if time_budget_s is not None else max_iterations
     unit = "s" if time_budget_s is not None else "it"
     bar = tqdm(total=round(total), desc=desc, unit=unit, leave=False, dynamic_ncols=True)
     state = {"shown": 0}
 
     def hook(elapsed: float, iterations: int) -> None:
+        while pending and elapsed >= pending[0][0]:
+            export_checkpoint(trainer, pending.pop(0)[1])
         value = elapsed if time_budget_s is not None else iterations
         step = int(min(value, total)) - state["shown"]
         if step > 0:
@@ -210,8 +215,9 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         # Each arm continues at its recipe's learning rates, annealed to 0.1x over the same budget:
         # FLT where the FLT start's schedule ended, SLT at the SLT recipe's rates.
         scale_learning_rates(trainer, arm_lr_factor(args, kind, settings))
+        marks = {m: ckpt_dir / f"{arm}@{m:g}s.pth" for m in args.marks if m < args.budget_s}
         summary = train_with_bar(trainer, f"seed {seed}: {ARM_LABELS[arm]}", time_budget_s=args.budget_s,
-                                 lr_schedule=cosine(0.1))
+                                 lr_schedule=cosine(0.1), marks=marks)
         export_checkpoint(trainer, ckpt_dir / f"{arm}.pth")
         record["arms"][arm] = {"iterations": summary["iterations"], "seconds": summary["seconds"],
                                "frames_grad": summary.get("frames_grad", 0.0),
@@ -235,6 +241,11 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         result = evaluate(args, ckpt_dir / f"{arm}.pth", workdir / "results" / arm, ARM_LABELS[arm], sequences)
         record.setdefault("scores", {})[arm] = result["summary"]
         evaluations.append(result["evaluation"])
+        for mark in (m for m in args.marks if m < args.budget_s and arm in ARMS):
+            name = f"{arm}@{mark:g}s"
+            curve = evaluate(args, ckpt_dir / f"{name}.pth", workdir / "results" / name,
+                             f"{ARM_LABELS[arm]} at {mark:g} s", sequences)
+            record.setdefault("curves", {}).setdefault(arm, {})[f"{mark:g}"] = curve["summary"]
     try:
         from pytracking.analysis.plots import save_plots
         paths = save_plots(evaluations, str(workdir / "plots"), dataset_name="synthetic test")
@@ -262,6 +273,11 @@ def format_table(records: List[Dict[str, Any]]) -> str:
         gains = [r["scores"]["slt"]["AO"] - r["scores"]["flt_more"]["AO"] for r in records]
         lines.append(f"SLT - FLT-continue AO per seed: {', '.join(f'{g:+.2f}' for g in gains)}  "
                      f"(mean {np.mean(gains):+.2f})")
+    curves = [r.get("curves", {}) for r in records]
+    for arm in curves[0]:
+        for mark in curves[0][arm]:
+            ao = np.mean([c[arm][mark]["AO"] for c in curves])
+            lines.append(f"{ARM_LABELS[arm] + ' at ' + mark + ' s':38s} {ao:6.2f}")
     if "ss" in arms and "ss_so" in arms:
         gains = [r["scores"]["ss_so"]["AO"] - r["scores"]["ss"]["AO"] for r in records]
         lines.append(f"SCST term (+SS+SO - +SS) AO per seed: {', '.join(f'{g:+.2f}' for g in gains)}  "
@@ -291,6 +307,9 @@ def main(argv=None) -> int:
                              "schedule ended; other parameter groups keep their ratio to it)")
     parser.add_argument("--slt-lr", type=float, default=None, dest="slt_lr",
                         help="base learning rate of the SLT arms (default: the tracker's slt_tiny recipe)")
+    parser.add_argument("--marks", type=float, nargs="*", default=[],
+                        help="also checkpoint and evaluate every arm at these seconds of its budget "
+                             "(learning curves; the lr schedule still spans the whole budget)")
     parser.add_argument("--ablation", action="store_true", help="add the +SS and +SS+SO arms (Table 5)")
     parser.add_argument("--equal-frames", action="store_true", dest="equal_frames",
                         help="add an FLT arm with as many frames with gradients as the SLT arm")
