@@ -30,7 +30,9 @@ def test_batched_equals_single_with_mixed_sizes():
     batched = crop_list(ims, centers, sizes, 12)
     for i, im in enumerate(ims):
         single = crop_list([im], centers[i:i + 1], sizes[i:i + 1], 12)
-        torch.testing.assert_close(batched[i], single[0], atol=1e-4, rtol=0)
+        # Sample positions are normalised by the padded batch size, so float32 rounding differs
+        # by ~1e-6 px between the two layouts: ~1e-4 on 0-255 values.
+        torch.testing.assert_close(batched[i], single[0], atol=1e-3, rtol=0)
 
 
 def test_padding_of_stack_does_not_leak_into_crop():
@@ -71,3 +73,29 @@ def test_unique_frames_crop_like_duplicated_frames():
     torch.testing.assert_close(unique, crop_square(copies, copies_hw, centers, sizes, 12))
     with pytest.raises(ValueError, match="image_index"):
         crop_square(images, hw, centers, sizes, 12, image_index=index[:3])
+
+
+def _roi_align_reference(images, hw, centers, sizes, out_size):
+    """The crop written with torchvision's roi_align (aligned=True, adaptive sampling)."""
+    from torchvision.ops import roi_align
+    rows = torch.arange(images.shape[-2]).view(1, -1, 1)
+    cols = torch.arange(images.shape[-1]).view(1, 1, -1)
+    inside = ((rows < hw[:, 0].view(-1, 1, 1)) & (cols < hw[:, 1].view(-1, 1, 1))).unsqueeze(1).float()
+    mean = (images * inside).sum(dim=(2, 3)) / inside.sum(dim=(2, 3))
+    centred = torch.nn.functional.pad((images - mean[..., None, None]) * inside, (1, 1, 1, 1))
+    half = sizes / 2
+    boxes = torch.stack([torch.arange(len(sizes)).float(), centers[:, 0] - half + 1, centers[:, 1] - half + 1,
+                         centers[:, 0] + half + 1, centers[:, 1] + half + 1], dim=1)
+    return roi_align(centred, boxes, (out_size, out_size), 1.0, 0, aligned=True) + mean[..., None, None]
+
+
+def test_crop_equals_roi_align_reference():
+    """Bilinear samples averaged per bin, mean fill, edges: as roi_align(aligned=True) computes them."""
+    gen = torch.Generator().manual_seed(0)
+    frames = [_image(40, 56, 1), _image(33, 20, 2), _image(64, 64, 3), _image(40, 56, 4), _image(12, 70, 5)]
+    images, hw = stack_images(frames)
+    n = len(frames)
+    centers = torch.rand(n, 2, generator=gen) * torch.tensor([80.0, 70.0]) - 10.0
+    sizes = torch.tensor([7.3, 16.0, 61.7, 95.0, 150.2])  # ratios 1 to 10 for 16-px outputs
+    got = crop_square(images, hw, centers, sizes, 16)
+    torch.testing.assert_close(got, _roi_align_reference(images, hw, centers, sizes, 16), atol=2e-3, rtol=0)

@@ -17,7 +17,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from torchvision.ops import roi_align
 
 ImageBatch = Union[torch.Tensor, Sequence[np.ndarray]]
 
@@ -106,16 +105,21 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
     device = images.device
     heights = image_hw[:, 0].to(device)
     widths = image_hw[:, 1].to(device)
-    # Per-image channel mean over the true image area only (padding excluded).
-    rows = torch.arange(images.shape[-2], device=device).view(1, -1, 1)
-    cols = torch.arange(images.shape[-1], device=device).view(1, 1, -1)
-    inside = ((rows < heights.view(-1, 1, 1)) & (cols < widths.view(-1, 1, 1))).unsqueeze(1).float()
-    mean = (images * inside).sum(dim=(2, 3)) / inside.sum(dim=(2, 3)).clamp_min(1.0)
-    # Subtracting the mean first makes roi_align's zero fill outside the image equal the mean.
-    centred = (images - mean.view(batch, 3, 1, 1)) * inside
-    # A one-pixel zero border makes sampling just outside every image edge behave the same
+    full_h, full_w = images.shape[-2], images.shape[-1]
+    # Subtracting each image's channel mean first makes the zero fill outside the image equal the
+    # mean. A one-pixel zero border makes sampling just outside every image edge behave the same
     # whether or not the image was padded to share a batch with larger ones.
-    centred = torch.nn.functional.pad(centred, (1, 1, 1, 1))
+    centred = images.new_zeros(batch, images.shape[1], full_h + 2, full_w + 2)
+    if bool(((heights == full_h) & (widths == full_w)).all()):
+        mean = images.mean(dim=(2, 3))  # no padding anywhere: the common case, one pass
+        centred[:, :, 1:-1, 1:-1] = images - mean.view(batch, -1, 1, 1)
+    else:
+        # Mean over the true image area only; padding stays zero after centring.
+        rows = torch.arange(full_h, device=device).view(1, -1, 1)
+        cols = torch.arange(full_w, device=device).view(1, 1, -1)
+        inside = ((rows < heights.view(-1, 1, 1)) & (cols < widths.view(-1, 1, 1))).unsqueeze(1).float()
+        mean = (images * inside).sum(dim=(2, 3)) / inside.sum(dim=(2, 3)).clamp_min(1.0)
+        centred[:, :, 1:-1, 1:-1] = (images - mean.view(batch, -1, 1, 1)) * inside
     half = sizes.to(device=device, dtype=torch.float32).view(-1) / 2
     cx = centers_xy[:, 0].to(device=device, dtype=torch.float32)
     cy = centers_xy[:, 1].to(device=device, dtype=torch.float32)
@@ -124,11 +128,47 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
     image_index = image_index.to(device=device, dtype=torch.long).view(-1)
     if image_index.numel() != cx.numel():
         raise ValueError(f"image_index has {image_index.numel()} entries for {cx.numel()} regions.")
-    boxes = torch.stack([image_index.to(torch.float32),
-                         cx - half + 1, cy - half + 1, cx + half + 1, cy + half + 1], dim=1)
-    crops = roi_align(centred, boxes, output_size=(out_size, out_size), spatial_scale=1.0,
-                      sampling_ratio=sampling_ratio, aligned=True)
+    # Region edges in the padded image (+1), as roi_align(aligned=True) would see them.
+    x1, y1, x2, y2 = cx - half + 1, cy - half + 1, cx + half + 1, cy + half + 1
+    if sampling_ratio > 0:
+        ratio = torch.full_like(x1, float(sampling_ratio))
+    else:
+        ratio = torch.ceil(torch.maximum(x2 - x1, y2 - y1) / out_size).clamp_min(1.0)
+    crops = _average_bilinear_samples(centred, image_index, x1 - 0.5, y1 - 0.5, x2 - x1, y2 - y1, out_size, ratio)
     return crops + mean[image_index].view(-1, 3, 1, 1)
+
+
+def _average_bilinear_samples(images: torch.Tensor, image_index: torch.Tensor, left: torch.Tensor,
+                              top: torch.Tensor, width: torch.Tensor, height: torch.Tensor, out_size: int,
+                              ratio: torch.Tensor) -> torch.Tensor:
+    """roi_align(aligned=True) semantics through ``grid_sample``: each output bin averages r x r
+    bilinear samples at ``left + (k + 0.5) * width / (out_size * r)`` (pixel ``p`` centred at ``p``).
+
+    One ``grid_sample`` per distinct r (a batch of tracked regions has one or two), which is several
+    times faster than torchvision's CPU roi_align for the same samples. Outside the image the
+    samples are 0, like roi_align's; the caller pads a zero border so both agree at the edges too.
+    """
+    batch = image_index.numel()
+    channels = images.shape[1]
+    height_px, width_px = images.shape[-2], images.shape[-1]
+    out = images.new_empty(batch, channels, out_size, out_size)
+    for r in torch.unique(ratio).tolist():
+        r = int(r)
+        rows = torch.nonzero(ratio == r, as_tuple=False).squeeze(1)
+        n = out_size * r
+        steps = (torch.arange(n, device=images.device, dtype=torch.float32) + 0.5) / n
+        xs = left[rows, None] + steps[None] * width[rows, None]       # (b, n) pixel coordinates
+        ys = top[rows, None] + steps[None] * height[rows, None]
+        gx = (xs + 0.5) * (2.0 / width_px) - 1.0                       # align_corners=False
+        gy = (ys + 0.5) * (2.0 / height_px) - 1.0
+        grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+        source = images.index_select(0, image_index[rows])
+        samples = torch.nn.functional.grid_sample(source, grid, mode="bilinear", padding_mode="zeros",
+                                                  align_corners=False)
+        if r > 1:
+            samples = torch.nn.functional.avg_pool2d(samples, r)
+        out[rows] = samples
+    return out
 
 
 def to_model_input(crops_rgb255: torch.Tensor, input_format: str) -> torch.Tensor:
