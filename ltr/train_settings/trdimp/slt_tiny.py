@@ -7,8 +7,9 @@ replay 4 episodes per backward, Adam with per-module learning rates, clipping at
 frame-interval augmentation up to 10 with probability 0.3) with CPU-sized numbers: k = 4
 episodes of T = 8 search frames, learning rates 10x the reference (a short budget; the whole
 backbone trains, as in the tiny frame-level setting), 10 epochs of 10 iterations with a decay
-after 8. An iteration takes tens of seconds on two CPU cores, most of it in the IoU-Net box
-refinement of the explore rollouts.
+after 8. An iteration from a trained tiny FLT start takes about 1.7 s on one CPU thread
+(87 iterations in 150 s in benchmarks/slt_vs_flt.py); a random network is slower, because its
+boxes blow the search regions up.
 """
 from ltr.admin.settings import Settings
 from ltr.train_settings.common import synthetic_train_datasets
