@@ -215,7 +215,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         # Each arm continues at its recipe's learning rates, annealed to 0.1x over the same budget:
         # FLT where the FLT start's schedule ended, SLT at the SLT recipe's rates.
         scale_learning_rates(trainer, arm_lr_factor(args, kind, settings))
-        marks = {m: ckpt_dir / f"{arm}@{m:g}s.pth" for m in args.marks if m < args.budget_s}
+        marks = {m: ckpt_dir / f"{arm}@{m:g}s.pth" for m in args.marks}
         summary = train_with_bar(trainer, f"seed {seed}: {ARM_LABELS[arm]}", time_budget_s=args.budget_s,
                                  lr_schedule=cosine(0.1), marks=marks)
         export_checkpoint(trainer, ckpt_dir / f"{arm}.pth")
@@ -241,7 +241,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         result = evaluate(args, ckpt_dir / f"{arm}.pth", workdir / "results" / arm, ARM_LABELS[arm], sequences)
         record.setdefault("scores", {})[arm] = result["summary"]
         evaluations.append(result["evaluation"])
-        for mark in (m for m in args.marks if m < args.budget_s and arm in ARMS):
+        for mark in (args.marks if arm in ARMS else []):
             name = f"{arm}@{mark:g}s"
             curve = evaluate(args, ckpt_dir / f"{name}.pth", workdir / "results" / name,
                              f"{ARM_LABELS[arm]} at {mark:g} s", sequences)
@@ -321,6 +321,7 @@ def main(argv=None) -> int:
     seeds = args.seeds if args.seeds is not None else [args.seed if args.seed is not None else 0]
     if args.flt_iterations is None:
         args.flt_iterations = FLT_START_ITERATIONS.get(args.tracker, 1200)
+    args.marks = sorted(m for m in args.marks if m < args.budget_s)  # a mark at or past the end is the final checkpoint
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
