@@ -10,7 +10,9 @@ from pytracking.evaluation.data import Sequence
 from pytracking.evaluation.datasets import get_dataset
 from tests.test_eval_datasets import random_got10k_sequences, write_got10k_layout
 
-got10k_metrics = pytest.importorskip("got10k.utils.metrics")
+got10k_metrics = pytest.importorskip(
+    "got10k.utils.metrics",
+    reason="the reference got10k toolkit is not installed (scripts/setup_env.sh installs it)")
 
 
 def _hard_predictions(rng: np.random.Generator, gt: np.ndarray, resolution) -> np.ndarray:

@@ -160,7 +160,7 @@ def test_reduced_precision_features_keep_precise_boxes():
     assert torch.allclose(half.float(), full, atol=2e-2)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA forward/backward check needs a CUDA device")
 def test_cuda_matches_cpu():
     feat = torch.randn(2, 3, 9, 9)
     rois = torch.tensor(ROIS, dtype=torch.float32)

@@ -297,7 +297,7 @@ def test_project_checkpoint_of_tiny_model_keeps_its_size(tmp_path):
 
 # --- shipped manifests -----------------------------------------------------------------------
 
-@pytest.mark.skipif(not SPECS.is_dir(), reason="checkpoint specs not available")
+@pytest.mark.skipif(not SPECS.is_dir(), reason="the official checkpoint specs (../shared/specs) are not beside this checkout")
 @pytest.mark.parametrize("tracker", loading.TRACKERS)
 def test_shipped_manifests_equal_the_specs(tracker):
     spec = json.loads((SPECS / f"{tracker}.json").read_text())["state_dict"]

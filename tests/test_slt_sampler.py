@@ -223,7 +223,7 @@ def test_registered_and_validates_arguments():
 
 
 def test_image_read_error_is_a_bad_frame():
-    image_loader = pytest.importorskip("ltr.data.image_loader")
+    from ltr.data import image_loader
     from slt_plugins.sampler import bad_frame_exceptions
 
     assert image_loader.ImageReadError in bad_frame_exceptions()

@@ -266,7 +266,6 @@ def test_tiny_flt_end_to_end(flt_checkpoint):
 
 
 def test_tiny_slt_end_to_end(flt_checkpoint):
-    pytest.importorskip("pytracking.tracker.trdimp.slt_adapter")
     workspace, path = flt_checkpoint
     result = _run_training(workspace, "slt_tiny", "--checkpoint", str(path), "--epochs", "1",
                            "--iterations-per-epoch", "1")

@@ -20,7 +20,8 @@ from pytracking.utils import visdom as vis
 from tests.doubles.sequences import make_sequence, write_got10k_layout
 
 REPO = Path(__file__).resolve().parents[1]
-visdom = pytest.importorskip("visdom")
+visdom = pytest.importorskip(
+    "visdom", reason="visdom is not installed (scripts/setup_env.sh installs it from source)")
 
 
 def _free_port() -> int:
