@@ -210,6 +210,10 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
                 settings.temperature = args.temperature
             if args.scst_weight is not None and "scst_weight" not in spec:
                 settings.scst_weight = args.scst_weight
+            if args.samples_per_episode is not None:
+                settings.samples_per_episode = args.samples_per_episode
+            if args.episodes is not None:
+                settings.episodes_per_batch = args.episodes
         module.configure(settings)
         trainer = module.build_trainer(settings, quiet=True)
         # Each arm continues at its recipe's learning rates, annealed to 0.1x over the same budget:
@@ -302,6 +306,11 @@ def main(argv=None) -> int:
                              "SiamRPN++ and TransT, 8 for TrDiMP)")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--scst-weight", type=float, default=None, dest="scst_weight")
+    parser.add_argument("--samples-per-episode", type=int, default=None, dest="samples_per_episode",
+                        help="sampled rollouts per episode in the SLT arms (default: the slt_tiny recipe's, 1); "
+                             "each is compared with the episode's argmax rollout")
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="episodes per SLT iteration (default: the slt_tiny recipe's k)")
     parser.add_argument("--flt-lr", type=float, default=None, dest="flt_lr",
                         help="base learning rate of the FLT-continue arm (default: where the FLT start's "
                              "schedule ended; other parameter groups keep their ratio to it)")

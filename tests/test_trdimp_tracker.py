@@ -121,6 +121,35 @@ def test_first_frame_samples_identity_and_shifted_boxes(net):
     assert samples.dropout_masks.shape[:2] == (2, 1)
 
 
+def _blur_then_window(patch, sigma, rows, cols):
+    """Reference: separable Gaussian blur of the whole patch (zero borders), then the window."""
+    out = patch.reshape(-1, 1, *patch.shape[-2:])
+    for axis, s in enumerate(sigma):
+        radius = math.ceil(2 * s)
+        coord = torch.arange(-radius, radius + 1, dtype=patch.dtype)
+        kernel = torch.exp(-coord ** 2 / (2 * s ** 2))
+        kernel = kernel / kernel.sum()
+        shape = (1, 1, -1, 1) if axis == 0 else (1, 1, 1, -1)
+        padding = (radius, 0) if axis == 0 else (0, radius)
+        out = torch.nn.functional.conv2d(out, kernel.reshape(shape), padding=padding)
+    blurred = out.reshape(patch.shape)
+    bidx = torch.arange(patch.shape[0]).reshape(-1, 1, 1)
+    return blurred[bidx, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("sigma", [(3.0, 1.0), (1.0, 3.0), (2.0, 2.0)])
+def test_blurred_window_equals_blurring_the_whole_patch(net, sigma):
+    core = TrDiMPCore(net, TrDiMPTrackingConfig(image_sample_size=16))
+    core.device = torch.device("cpu")
+    patch = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255
+    # one centred window and one pushed against the patch edge (replicated border rows)
+    shifts = torch.tensor([[0, 0], [-14, 11]])
+    rows, cols = core._window_index(shifts, 32)
+    assert int(rows.max()) == 31 and int(cols.min()) == 0
+    torch.testing.assert_close(core._blurred_window(patch, sigma, rows, cols),
+                               _blur_then_window(patch, sigma, rows, cols), atol=1e-3, rtol=1e-5)
+
+
 def _reference_sample_weights(sw, prev, num_stored, num_init, lr, min_weight):
     """Scalar re-statement of the reference memory-weight update (one tracker)."""
     sw = sw.clone()

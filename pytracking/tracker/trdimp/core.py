@@ -375,19 +375,31 @@ class TrDiMPCore:
         return shifts
 
     @staticmethod
-    def _blur(patch: torch.Tensor, sigma: Tuple[float, float]) -> torch.Tensor:
-        """Separable Gaussian blur of (B, 3, A, A) with standard deviations (sy, sx), zero borders."""
-        out = patch.reshape(-1, 1, *patch.shape[-2:])
-        for axis, s in enumerate(sigma):
-            size = math.ceil(2 * s)
-            coord = torch.arange(-size, size + 1, dtype=patch.dtype, device=patch.device)
-            kernel = torch.exp(-coord ** 2 / (2 * s ** 2))
-            kernel = kernel / kernel.sum()
-            if axis == 0:
-                out = F.conv2d(out, kernel.reshape(1, 1, -1, 1), padding=(size, 0))
-            else:
-                out = F.conv2d(out, kernel.reshape(1, 1, 1, -1), padding=(0, size))
-        return out.reshape(patch.shape)
+    def _gaussian_matrix(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """(size, size) matrix of a 1-D Gaussian blur with zero borders: row i holds the taps of
+        output pixel i (kernel radius ceil(2 sigma), normalised over the full kernel)."""
+        radius = math.ceil(2 * sigma)
+        coord = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+        kernel = torch.exp(-coord ** 2 / (2 * sigma ** 2))
+        kernel = kernel / kernel.sum()
+        offset = torch.arange(size, device=device).reshape(1, -1) - torch.arange(size, device=device).reshape(-1, 1)
+        inside = offset.abs() <= radius
+        return torch.where(inside, kernel[(offset + radius).clamp(0, 2 * radius)], torch.zeros((), dtype=dtype,
+                                                                                              device=device))
+
+    def _blurred_window(self, patch: torch.Tensor, sigma: Tuple[float, float], rows: torch.Tensor,
+                        cols: torch.Tensor) -> torch.Tensor:
+        """Window ``rows`` x ``cols`` (B, S each) of the Gaussian-blurred patches (B, 3, A, A).
+
+        Equal to blurring the whole patch separably with zero borders (sigmas (sy, sx)) and then
+        taking the window, but only the S x S output pixels are computed, as two batched matmuls
+        with the rows of the blur matrices: several times faster on a CPU than 1-channel
+        convolutions over the whole A x A patch.
+        """
+        size = patch.shape[-1]
+        blur_y = self._gaussian_matrix(size, sigma[0], patch.dtype, patch.device)[rows]     # (B, S, A)
+        blur_x = self._gaussian_matrix(size, sigma[1], patch.dtype, patch.device)[cols]     # (B, S, A)
+        return blur_y[:, None] @ patch @ blur_x[:, None].transpose(-1, -2)                  # (B, 3, S, S)
 
     def _window_index(self, shift: torch.Tensor, expanded: int) -> Tuple[torch.Tensor, torch.Tensor]:
         """Row and column indices (B, S) of the output window in the expanded patch, clamped
@@ -417,11 +429,10 @@ class TrDiMPCore:
                 grid = torch.stack((sx, sy), dim=-1) * (2.0 / (expanded - 1)) - 1.0
                 out.append(F.grid_sample(patch, grid, mode="bilinear", padding_mode="border", align_corners=True))
                 continue
-            src = patch
-            if aug.kind == "fliplr":
-                src = patch.flip(-1)
-            elif aug.kind == "blur":
-                src = self._blur(patch, aug.param)
+            if aug.kind == "blur":
+                out.append(self._blurred_window(patch, aug.param, rows, cols))
+                continue
+            src = patch.flip(-1) if aug.kind == "fliplr" else patch
             window = src[bidx, :, rows[:, :, None], cols[:, None, :]]      # (B, S, S, 3)
             out.append(window.permute(0, 3, 1, 2))
         return torch.stack(out)
