@@ -70,6 +70,49 @@ def test_batched_core_equals_trackers_one_by_one(net):
     assert core.num_stored.unique().numel() > 1 or core.tf_count.unique().numel() > 1
 
 
+def test_identical_starts_are_initialised_once_and_track_alike(net):
+    """Trackers with the same frame object, boxes and seed (SLT's argmax and sampling rollouts of
+    an episode) are initialised once and copied; they must then behave as if each had been
+    initialised on its own (online updates and the refinement's random boxes included)."""
+    num_frames = 6
+    videos = [generate_video(seed, SyntheticConfig(num_frames=num_frames)) for seed in (4, 5)]
+    params = _params()
+    rows = [0, 1, 0, 1]
+    boxes = torch.tensor(np.stack([videos[i].boxes[0] for i in rows]))
+    shared, separate = build_core(params, net), build_core(params, net)
+    calls = []
+    original = TrDiMPCore._initialize
+    def counting(self, frames, *args):
+        calls.append(len(frames))
+        return original(self, frames, *args)
+    TrDiMPCore._initialize = counting
+    try:
+        first = [video.frames[0] for video in videos]
+        init_shared = shared.initialize([first[i] for i in rows], boxes)
+        init_separate = separate.initialize([first[i].copy() for i in rows], boxes)
+    finally:
+        TrDiMPCore._initialize = original
+    assert calls == [2, 4]   # the shared frames were initialised once per distinct start
+    torch.testing.assert_close(init_shared.train_input, init_separate.train_input, atol=1e-4, rtol=0)
+    torch.testing.assert_close(init_shared.dropout_masks, init_separate.dropout_masks)
+    for name, dim in TrDiMPCore._TRACKER_STATE_DIMS.items():
+        a, b = getattr(shared, name, None), getattr(separate, name, None)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert a.shape == b.shape, name
+            torch.testing.assert_close(a.double(), b.double(), atol=1e-3, rtol=1e-4, msg=name)
+    for a, b in zip(shared.generators, separate.generators):
+        assert torch.equal(a.get_state(), b.get_state())
+    for t in range(1, num_frames):
+        frames = [videos[i].frames[t].copy() for i in rows]
+        out_shared = shared.commit(*(lambda r: (r, r.choice))(shared.search(frames)))
+        out_separate = separate.commit(*(lambda r: (r, r.choice))(separate.search(frames)))
+        torch.testing.assert_close(out_shared, out_separate, atol=1e-3, rtol=0)
+    # the copies are independent trackers: moving one does not move its twin
+    shared.pos[0] += 5.0
+    assert not torch.equal(shared.pos[0], shared.pos[2])
+
+
 def test_parameter_sets():
     official = load_parameters("pytracking.parameter.trdimp", "trdimp")
     cfg = TrDiMPTrackingConfig.from_params(official)

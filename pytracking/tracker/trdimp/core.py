@@ -437,11 +437,23 @@ class TrDiMPCore:
             out.append(window.permute(0, 3, 1, 2))
         return torch.stack(out)
 
+    #: Per-tracker state tensors that :meth:`initialize` sets, with the dimension that indexes
+    #: the trackers (``iou_modulation`` and ``generators`` are lists over trackers).
+    _TRACKER_STATE_DIMS = {"pos": 0, "target_sz": 0, "target_scale": 0, "base_target_sz": 0,
+                           "min_scale_factor": 0, "max_scale_factor": 0, "image_wh": 0, "target_filter": 0,
+                           "tf_feat": 1, "tf_label": 1, "tf_tokens": 1, "tf_count": 0, "samples": 1,
+                           "sample_boxes": 1, "sample_weights": 0, "num_stored": 0, "previous_replace": 0}
+
     @torch.no_grad()
     def initialize(self, frames: Union[Sequence[np.ndarray], torch.Tensor], boxes_xywh: torch.Tensor,
                    start_boxes_xywh: Optional[torch.Tensor] = None,
                    seeds: Optional[Sequence[int]] = None) -> InitSamples:
         """Start B trackers on their first frames.
+
+        Trackers that start identically (the same frame array object, target box, start box
+        and seed: the argmax and sampling SLT rollouts of one episode) are initialised once
+        and copied, random-source state included; their first-frame work (13 augmented
+        samples through the backbone, the transformer encoder) dominates short episodes.
 
         Args:
             frames: B RGB uint8 images (H x W x 3) or a (B, H, W, 3) uint8 tensor.
@@ -455,11 +467,61 @@ class TrDiMPCore:
         Returns:
             The augmented train samples (replay learns the filter from them again).
         """
+        batch = len(frames)
+        seeds = [self.cfg.seed] * batch if seeds is None else list(seeds)
+        boxes = boxes_xywh.reshape(batch, 4)
+        start = None if start_boxes_xywh is None else start_boxes_xywh.reshape(batch, 4)
+        unique, inverse = self._identical_starts(frames, boxes, start, seeds)
+        if len(unique) == batch:
+            return self._initialize(frames, boxes, start, seeds)
+        samples = self._initialize([frames[i] for i in unique], boxes[unique],
+                                   None if start is None else start[unique], [seeds[i] for i in unique])
+        self._repeat_trackers(inverse)
+        index = inverse.to(samples.train_input.device)
+        return InitSamples(train_input=samples.train_input[:, index], train_boxes=samples.train_boxes[:, index],
+                           dropout_masks=samples.dropout_masks[:, index])
+
+    @staticmethod
+    def _identical_starts(frames: Union[Sequence[np.ndarray], torch.Tensor], boxes: torch.Tensor,
+                          start: Optional[torch.Tensor], seeds: Sequence[int]) -> Tuple[List[int], torch.Tensor]:
+        """(first tracker of each distinct start, (B,) index of each tracker's distinct start)."""
+        if isinstance(frames, torch.Tensor):  # a stacked batch: no identity to match on
+            return list(range(len(seeds))), torch.arange(len(seeds))
+        keys: Dict[Any, int] = {}
+        unique: List[int] = []
+        inverse = []
+        for b in range(len(seeds)):
+            key = (id(frames[b]), tuple(boxes[b].tolist()),
+                   None if start is None else tuple(start[b].tolist()), int(seeds[b]))
+            if key not in keys:
+                keys[key] = len(unique)
+                unique.append(b)
+            inverse.append(keys[key])
+        return unique, torch.tensor(inverse, dtype=torch.long)
+
+    def _repeat_trackers(self, inverse: torch.Tensor) -> None:
+        """Expand the per-tracker state of U initialised trackers to B = len(inverse) trackers."""
+        for name, dim in self._TRACKER_STATE_DIMS.items():
+            value = getattr(self, name, None)
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.index_select(dim, inverse.to(value.device)))
+        if getattr(self, "iou_modulation", None) is not None:
+            self.iou_modulation = [m.index_select(0, inverse.to(m.device)) for m in self.iou_modulation]
+        generators = []
+        for u in inverse.tolist():
+            gen = torch.Generator()
+            gen.set_state(self.generators[u].get_state())
+            generators.append(gen)
+        self.generators = generators
+        self.batch_size = inverse.numel()
+
+    def _initialize(self, frames: Union[Sequence[np.ndarray], torch.Tensor], boxes_xywh: torch.Tensor,
+                    start_boxes_xywh: Optional[torch.Tensor], seeds: Sequence[int]) -> InitSamples:
+        """:meth:`initialize` for B trackers, each computed on its own."""
         cfg, net = self.cfg, self.net
         images, hw = stack_images(frames, device=self.device)
         batch = images.shape[0]
         self.batch_size = batch
-        seeds = [cfg.seed] * batch if seeds is None else list(seeds)
         if len(seeds) != batch:
             raise ValueError(f"{len(seeds)} seeds for {batch} trackers")
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
