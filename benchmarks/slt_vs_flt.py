@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks._common import cpu_model
+from benchmarks._common import command_line, cpu_model
 from ltr.admin.settings import Settings
 
 #: Arm name -> (kind, overrides of the SLT setting); 'flt' arms use the FLT setting.
@@ -350,7 +350,8 @@ def main(argv=None) -> int:
     print(f"\nHeld-out synthetic test split: {len(sequences)} videos x {args.test_frames} frames, "
           f"seeds {seeds}, {args.budget_s:.0f} s per arm on {args.threads} threads")
     print(table)
-    summary = {"machine": machine_description(), "tracker": args.tracker, "seeds": seeds,
+    summary = {"machine": machine_description(), "command": command_line("slt_vs_flt.py", argv),
+               "tracker": args.tracker, "seeds": seeds,
                "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
                "records": records, "table": table}
     text = json.dumps(summary, indent=2, default=float)

@@ -28,6 +28,7 @@ def test_main_job_smallest(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     slt = record["arms"]["slt"]
     assert slt["frames_nograd"] == pytest.approx(1.5 * slt["frames_grad"])
     assert summary["config"]["flt_iterations"] == 2
+    assert summary["command"].startswith("python benchmarks/slt_vs_flt.py --tracker siamrpnpp")
     # learning-curve checkpoints inside each arm's budget, evaluated like the final ones
     assert (out / "checkpoints" / "slt@1s.pth").is_file()
     assert set(record["curves"]) == {"flt_more", "slt"} and "AO" in record["curves"]["slt"]["1"]
