@@ -99,3 +99,12 @@ def test_crop_equals_roi_align_reference():
     sizes = torch.tensor([7.3, 16.0, 61.7, 95.0, 150.2])  # ratios 1 to 10 for 16-px outputs
     got = crop_square(images, hw, centers, sizes, 16)
     torch.testing.assert_close(got, _roi_align_reference(images, hw, centers, sizes, 16), atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("center, side", [((float("nan"), 4.0), 8.0), ((4.0, 4.0), float("inf")), ((4.0, 4.0), 0.0)])
+def test_broken_regions_are_rejected_with_their_index(center, side):
+    images, hw = stack_images([_image(12, 12, 2), _image(12, 12, 3)])
+    centers = torch.tensor([[6.0, 6.0], list(center)])
+    sizes = torch.tensor([8.0, side])
+    with pytest.raises(ValueError, match=r"regions \[1\]"):
+        crop_square(images, hw, centers, sizes, 8)

@@ -144,3 +144,29 @@ def test_argmax_rollout_equals_run_tracker_result_files(net, tmp_path):
                 boxes.append(out.boxes_xywh[0])
         written = load_result_file(files[seq.name], num_frames=len(seq.frames))
         np.testing.assert_allclose(torch.stack(boxes).numpy(), written, atol=1e-3)
+
+
+def test_overflowing_box_head_keeps_the_previous_box_and_counts_the_frame(net):
+    """exp() of a huge size delta gives an infinite box; the tracker keeps its last box instead
+    of cropping an infinite region on every later frame."""
+    video = _videos(1, frames=4, seed=3)[0]
+    broken = build_network("siamrpnpp", "tiny").eval()
+    broken.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        for name, param in broken.named_parameters():
+            if ".loc.head.3.bias" in name:
+                param.fill_(1e4)   # dw, dh = 1e4 -> exp overflows to inf
+    tracker = SiamRPNPP(TrackerParams(model_size="tiny"), core=SiamRPNCore(broken, SiamRPNConfig.tiny()))
+    tracker.initialize(video.frames[0], {"init_bbox": video.boxes[0].tolist()})
+    with pytest.warns(RuntimeWarning, match="non-finite box"):
+        outs = [tracker.track(video.frames[t]) for t in (1, 2, 3)]
+    # the start box in the tracker's own output convention (pysot centres at x + (w - 1) / 2)
+    core = tracker.core
+    first = core.state_to_box(*core.box_to_state(torch.tensor(video.boxes[:1], dtype=torch.float64)))[0]
+    for k, out in enumerate(outs, start=1):
+        np.testing.assert_allclose(out["target_bbox"], first.tolist(), atol=1e-6)
+        assert out["nonfinite_frames"] == k
+    # a healthy network on the same frames never trips the guard
+    healthy = SiamRPNPP(TrackerParams(model_size="tiny"), core=SiamRPNCore(net, SiamRPNConfig.tiny()))
+    healthy.initialize(video.frames[0], {"init_bbox": video.boxes[0].tolist()})
+    assert all("nonfinite_frames" not in healthy.track(video.frames[t]) for t in (1, 2, 3))

@@ -125,6 +125,7 @@ class SiameseCore:
         if start_boxes_xywh is not None:
             center, size = self.box_to_state(start_boxes_xywh.to(device=self.device, dtype=torch.float64))
         self.center_xy, self.size_wh, self.image_hw = center, size, self._per_tracker(hw, index)
+        self.nonfinite_frames = torch.zeros(center.shape[0], dtype=torch.long, device=center.device)
         return template_input
 
     def search(self, frames: Sequence[np.ndarray] | torch.Tensor) -> SearchResult:
@@ -141,8 +142,20 @@ class SiameseCore:
                             crop_center_xy=crop_center, crop_side=side_x)
 
     def commit(self, result: SearchResult, index: torch.Tensor) -> torch.Tensor:
-        """Move every tracker to its chosen candidate; returns the new boxes (B, 4) xywh px."""
-        self.center_xy, self.size_wh = self.update(result.candidates, index, result.crop_side)
+        """Move every tracker to its chosen candidate; returns the new boxes (B, 4) xywh px.
+
+        A tracker whose new state is not finite (or has a side <= 0) keeps its previous state and
+        the frame is counted in ``nonfinite_frames`` (B,). Such states come from overflowing
+        network outputs (a diverged or untrained model: exp of a huge size delta); kept, they
+        would poison every later crop of the sequence.
+        """
+        center, size = self.update(result.candidates, index, result.crop_side)
+        bad = ~(torch.isfinite(center).all(dim=1) & torch.isfinite(size).all(dim=1) & (size > 0).all(dim=1))
+        if bool(bad.any()):
+            center = torch.where(bad[:, None], self.center_xy, center)
+            size = torch.where(bad[:, None], self.size_wh, size)
+            self.nonfinite_frames = self.nonfinite_frames + bad.long()
+        self.center_xy, self.size_wh = center, size
         return self.state_to_box(self.center_xy, self.size_wh)
 
     @staticmethod

@@ -1,6 +1,7 @@
 """The online-tracker side of the batched Siamese core (B = 1), shared by SiamRPN++ and TransT."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -46,6 +47,7 @@ class SiameseTracker(BaseTracker):
 
     @torch.no_grad()
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> None:
+        self._warned_nonfinite = False
         self.core.initialize([image], torch.tensor([info["init_bbox"]], dtype=torch.float64))
 
     @torch.no_grad()
@@ -53,7 +55,15 @@ class SiameseTracker(BaseTracker):
         result = self.core.search([image])
         index = self.core.argmax(result)
         box = self.core.commit(result, index)[0]
+        kept = int(self.core.nonfinite_frames[0])
+        if kept and not self._warned_nonfinite:
+            warnings.warn(f"{type(self).__name__}: the network gave a non-finite box; the tracker kept its "
+                          f"previous box for that frame (see the 'nonfinite_frames' count in the output). "
+                          f"Check the checkpoint: an untrained or diverged model does this.", RuntimeWarning)
+            self._warned_nonfinite = True
         out: Dict[str, Any] = {"target_bbox": [float(v) for v in box.tolist()]}
+        if kept:
+            out["nonfinite_frames"] = kept
         if self.debug:
             out.update(self.debug_outputs(result, int(index[0])))
         return out
