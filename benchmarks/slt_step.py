@@ -1,7 +1,7 @@
 """Cost of one sequence-level training (SLT) iteration against one frame-level (FLT) iteration.
 
     python benchmarks/slt_step.py [--tracker NAME ...] [--sizes tiny paper] [--k 8] [--T 24]
-                                  [--repeats 5] [--device cpu] [--threads 1] [--json FILE]
+                                  [--repeats N] [--device cpu] [--threads 1] [--json FILE]
                                   [--checkpoint TRACKER:SIZE=FILE ...] [--profile auto|always|never]
 
 For every tracker and model size it builds the tracker's real FLT and SLT trainers (its
@@ -42,10 +42,13 @@ are printed and stored in the JSON. With ``--profile auto`` (default) a row that
 is profiled with cProfile and the time is split into network forward, crop op, backward,
 optimizer and the rest (post-processing and Python overhead).
 
-Default episode sizes: tiny k = 8, T = 24 (the SLT recipe's k and the paper's T); paper k = 2, T = 4,
-because a paper-size iteration at k = 8, T = 24 back-propagates ResNet-50 through 184 crops of
-255 px, minutes per iteration on a CPU. ``--k``/``--T`` set both sizes; ``--paper-k``/``--paper-T``
-only the paper size. Every row records its k and T.
+Default episode sizes: tiny k = 8, T = 24 (the SLT recipe's k and the paper's T); paper k = 2,
+T = 24: the paper's episode length, because the per-episode costs (template, and for TrDiMP the
+first-frame target-model fit) are shared by T - 1 tracked frames and a short T misstates the
+ratio (TrDiMP: 7.1 at T = 4, 1.3 at T = 24); only 2 episodes, because a paper-size iteration at
+k = 8 back-propagates ResNet-50 through 184 crops, minutes on a CPU. ``--k``/``--T`` set both
+sizes; ``--paper-k``/``--paper-T`` only the paper size. Every row records its k and T. Repeats:
+5 (tiny) and 3 (paper) unless ``--repeats``.
 
 JSON (``--json FILE``)::
 
@@ -89,7 +92,9 @@ from benchmarks._common import (command_line, describe_machine, json_ready, load
 
 SIZES = ("tiny", "paper")
 #: (k, T) per model size when --k / --T are not given (see the module docstring).
-DEFAULT_KT: Dict[str, Tuple[int, int]] = {"tiny": (8, 24), "paper": (2, 4)}
+DEFAULT_KT: Dict[str, Tuple[int, int]] = {"tiny": (8, 24), "paper": (2, 24)}
+# A paper-size row at T = 24 takes minutes per repetition on a CPU.
+DEFAULT_REPEATS: Dict[str, int] = {"tiny": 5, "paper": 3}
 TARGET_SLT_OVER_FLT = 2.0
 TARGET_BATCHED_SPEEDUP = 3.0
 #: The batched-speedup target is stated for the tiny model with k = 8 episodes.
@@ -660,7 +665,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help=f"episodes for the paper size only (default {DEFAULT_KT['paper'][0]})")
     parser.add_argument("--paper-T", type=int, default=None, dest="paper_T",
                         help=f"frames for the paper size only (default {DEFAULT_KT['paper'][1]})")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement (median)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repetitions per measurement, median reported (default: tiny "
+                             f"{DEFAULT_REPEATS['tiny']}, paper {DEFAULT_REPEATS['paper']})")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1: on a busy machine a second thread that "
@@ -676,7 +683,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help="cProfile a row: always, never, or when it misses a target (default)")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
+    if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     args.checkpoints = parse_checkpoints(parser, args.checkpoint)
     return args
@@ -722,9 +729,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     skipped.append({"tracker": tracker, "size": size, "reason": reason})
                     continue
                 k, T = row_kt(args, size)
-                print(f"Measuring {tracker} {size} (k={k}, T={T}, {args.repeats} repeats) ...", flush=True)
+                repeats = args.repeats if args.repeats is not None else DEFAULT_REPEATS[size]
+                print(f"Measuring {tracker} {size} (k={k}, T={T}, {repeats} repeats) ...", flush=True)
                 try:
-                    row = measure_row(tracker, size, modules, k, T, args.device, args.repeats, args.seed,
+                    row = measure_row(tracker, size, modules, k, T, args.device, repeats, args.seed,
                                       Path(tmp), tuple(args.frame_size) if args.frame_size else None, args.profile,
                                       args.checkpoints.get((tracker, size)))
                 except Exception as error:  # report and go on with the other rows
@@ -747,8 +755,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"Machine: {describe_machine(machine)}; load average at the end {machine['load_average_end']}")
     print(f"Command: {command}")
     print("Episodes and the FLT batch are pre-drawn from the synthetic stream: data loading is excluded.")
-    print(f"FLT batch = k*S*T' search frames (as many as the SLT replay's crops); medians of {args.repeats} "
-          f"interleaved runs.")
+    print("FLT batch = k*S*T' search frames (as many as the SLT replay's crops); times are medians of "
+          "interleaved runs (repeats per row in the JSON).")
     print(f"Targets: SLT/FLT <= {TARGET_SLT_OVER_FLT}; batched explore speedup >= {TARGET_BATCHED_SPEEDUP} "
           f"({SPEEDUP_TARGET_SIZE}, k={SPEEDUP_TARGET_K}).")
     print(table)
