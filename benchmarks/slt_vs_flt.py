@@ -201,6 +201,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         kind = spec.pop("kind")
         module = flt_mod if kind == "flt" else slt_mod
         settings = make_settings(args, arm, workdir, seed + 1000, str(start))
+        settings.synthetic_train_overrides = args.train_synthetic_overrides
         if kind == "slt":
             if args.T is not None:
                 settings.num_frames = args.T
@@ -229,6 +230,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
                                "train_stats": trainer.history[-1] if trainer.history else {}}
         if arm == "slt" and args.equal_frames:
             flt_settings = make_settings(args, "flt_equal_frames", workdir, seed + 1000, str(start))
+            flt_settings.synthetic_train_overrides = args.train_synthetic_overrides
             flt_mod.configure(flt_settings)
             flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)
             scale_learning_rates(flt_trainer, arm_lr_factor(args, "flt", flt_settings))
@@ -289,6 +291,29 @@ def format_table(records: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def parse_synthetic_overrides(parser: argparse.ArgumentParser, items: List[str]) -> Dict[str, Any]:
+    """``FIELD=VALUE`` strings -> SyntheticConfig overrides, checked by building the config."""
+    import ast
+    import dataclasses
+    from ltr.dataset.synthetic import SyntheticConfig
+
+    known = {f.name for f in dataclasses.fields(SyntheticConfig)}
+    overrides: Dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in known:
+            parser.error(f"--train-synthetic {item!r}: expected FIELD=VALUE with FIELD one of {sorted(known)}")
+        try:
+            overrides[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parser.error(f"--train-synthetic {item!r}: {text!r} is not a Python literal (e.g. 0.9 or '(2, 4)')")
+    try:
+        SyntheticConfig(**overrides)
+    except (TypeError, ValueError) as error:
+        parser.error(f"--train-synthetic: {error}")
+    return overrides
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracker", default="siamrpnpp")
@@ -319,6 +344,10 @@ def main(argv=None) -> int:
     parser.add_argument("--marks", type=float, nargs="*", default=[],
                         help="also checkpoint and evaluate every arm at these seconds of its budget "
                              "(learning curves; the lr schedule still spans the whole budget)")
+    parser.add_argument("--train-synthetic", nargs="*", default=[], dest="train_synthetic", metavar="FIELD=VALUE",
+                        help="change how the arms' training videos are made (SyntheticConfig fields, values as "
+                             "Python literals, e.g. num_distractors='(2, 4)' distractor_similarity=0.9); the FLT "
+                             "start and the test split keep the defaults")
     parser.add_argument("--ablation", action="store_true", help="add the +SS and +SS+SO arms (Table 5)")
     parser.add_argument("--equal-frames", action="store_true", dest="equal_frames",
                         help="add an FLT arm with as many frames with gradients as the SLT arm")
@@ -327,6 +356,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-seed", type=int, default=12345, dest="data_seed")
     parser.add_argument("--json", default=None, help="also write the summary JSON here")
     args = parser.parse_args(argv)
+    args.train_synthetic_overrides = parse_synthetic_overrides(parser, args.train_synthetic)
     seeds = args.seeds if args.seeds is not None else [args.seed if args.seed is not None else 0]
     if args.flt_iterations is None:
         args.flt_iterations = FLT_START_ITERATIONS.get(args.tracker, 1200)
@@ -336,7 +366,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     print(f"Machine: {machine_description()}", flush=True)
-    print(f"Command: {' '.join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:]))}", flush=True)
+    print(f"Command: {command_line('slt_vs_flt.py', argv)}", flush=True)
     data_root = out / "data"
     ensure_test_data(args, data_root)
     from pytracking.evaluation.datasets import get_dataset

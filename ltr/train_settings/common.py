@@ -8,6 +8,7 @@ every tracker at once.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional, Sequence, Tuple
 
 import torch
@@ -108,10 +109,19 @@ def synthetic_train_datasets(settings: Settings, fine_tune: bool = False) -> lis
     """The synthetic training stream of the tiny settings.
 
     Fine-tuning (SLT) reads a different seed than the frame-level stream, so it sees fresh videos.
+    ``settings.synthetic_train_overrides`` (a dict of :class:`SyntheticConfig` fields, e.g.
+    ``{"num_distractors": (2, 4)}``), when set, changes how the training videos are made; the
+    held-out test videos are not affected.
     """
-    from ltr.dataset.synthetic import SyntheticVideoDataset
+    from ltr.dataset.synthetic import SyntheticConfig, SyntheticVideoDataset
 
-    return [SyntheticVideoDataset("train", seed=settings.seed + 1 if fine_tune else settings.seed)]
+    overrides = getattr(settings, "synthetic_train_overrides", None) or {}
+    try:
+        config = SyntheticConfig(**overrides) if overrides else None
+    except TypeError as error:
+        known = sorted(f.name for f in dataclasses.fields(SyntheticConfig))
+        raise ValueError(f"synthetic_train_overrides {overrides}: {error}; known fields: {known}") from None
+    return [SyntheticVideoDataset("train", seed=settings.seed + 1 if fine_tune else settings.seed, config=config)]
 
 
 def require_checkpoint(settings: Settings, model: str, hint: str) -> None:
