@@ -123,8 +123,9 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
     half = sizes.to(device=device, dtype=torch.float32).view(-1) / 2
     cx = centers_xy[:, 0].to(device=device, dtype=torch.float32)
     cy = centers_xy[:, 1].to(device=device, dtype=torch.float32)
-    if not bool((torch.isfinite(torch.stack((cx, cy, half))).all() & (half > 0).all())):
-        bad = (~torch.isfinite(torch.stack((cx, cy, half))).all(dim=0) | (half <= 0)).nonzero().view(-1).tolist()
+    usable = torch.isfinite(torch.stack((cx, cy, half))).all(dim=0) & (half > 0)
+    if not bool(usable.all()):
+        bad = (~usable).nonzero().view(-1).tolist()
         raise ValueError(f"crop_square: regions {bad} have a non-finite centre or a non-positive/non-finite "
                          f"side (centres {centers_xy[bad].tolist()}, sides {sizes.view(-1)[bad].tolist()} px); "
                          f"the tracker state that produced them is broken.")

@@ -151,11 +151,10 @@ class SiameseCore:
         """
         center, size = self.update(result.candidates, index, result.crop_side)
         bad = ~(torch.isfinite(center).all(dim=1) & torch.isfinite(size).all(dim=1) & (size > 0).all(dim=1))
-        if bool(bad.any()):
-            center = torch.where(bad[:, None], self.center_xy, center)
-            size = torch.where(bad[:, None], self.size_wh, size)
-            self.nonfinite_frames = self.nonfinite_frames + bad.long()
-        self.center_xy, self.size_wh = center, size
+        # Unconditional selects: no host read of ``bad`` on the per-frame path.
+        self.center_xy = torch.where(bad[:, None], self.center_xy, center)
+        self.size_wh = torch.where(bad[:, None], self.size_wh, size)
+        self.nonfinite_frames = self.nonfinite_frames + bad.long()
         return self.state_to_box(self.center_xy, self.size_wh)
 
     @staticmethod
