@@ -113,15 +113,28 @@ def synthetic_train_datasets(settings: Settings, fine_tune: bool = False) -> lis
     ``{"num_distractors": (2, 4)}``), when set, changes how the training videos are made; the
     held-out test videos are not affected.
     """
-    from ltr.dataset.synthetic import SyntheticConfig, SyntheticVideoDataset
+    from ltr.dataset.synthetic import SyntheticVideoDataset
 
-    overrides = getattr(settings, "synthetic_train_overrides", None) or {}
-    try:
-        config = SyntheticConfig(**overrides) if overrides else None
-    except TypeError as error:
-        known = sorted(f.name for f in dataclasses.fields(SyntheticConfig))
-        raise ValueError(f"synthetic_train_overrides {overrides}: {error}; known fields: {known}") from None
+    config = synthetic_config(getattr(settings, "synthetic_train_overrides", None) or {})
     return [SyntheticVideoDataset("train", seed=settings.seed + 1 if fine_tune else settings.seed, config=config)]
+
+
+def synthetic_config(overrides: dict):
+    """A :class:`SyntheticConfig` with ``overrides`` (field -> value), or None for no overrides.
+
+    Raises:
+        ValueError: an unknown field (the message lists the known ones) or an invalid value.
+    """
+    from ltr.dataset.synthetic import SyntheticConfig
+
+    if not overrides:
+        return None
+    known = {f.name for f in dataclasses.fields(SyntheticConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"synthetic_train_overrides {overrides}: unknown fields {unknown}; "
+                         f"known fields: {sorted(known)}")
+    return SyntheticConfig(**overrides)
 
 
 def require_checkpoint(settings: Settings, model: str, hint: str) -> None:
