@@ -233,6 +233,11 @@ class SLTActor:
         idx = torch.tensor(rows, dtype=torch.long)
         mask = sample_mask[idx]
         keep = torch.nonzero(mask, as_tuple=False).squeeze(1)
+        # Sampling rows are one contiguous run in both explore layouts: slicing keeps the step
+        # records as views, so they are copied once (by the final stack), not gathered first.
+        keep_rows: Union[slice, torch.Tensor] = keep
+        if keep.numel() > 0 and int(keep[-1]) - int(keep[0]) + 1 == keep.numel():
+            keep_rows = slice(int(keep[0]), int(keep[-1]) + 1)
         gens = [generators[r] for r in rows]
         T = gt.shape[1]
         eps_rows = [ep_of_row[r] for r in rows]
@@ -252,12 +257,12 @@ class SLTActor:
                 else:
                     greedy.append(out.greedy_actions.detach().long().cpu())
                 # keep only the sampling rows: argmax rollouts are never replayed
-                step_records.append(index_records(out.record, keep.to(_device_of(out.record))))
+                step_records.append(index_records(out.record, _on_device(keep_rows, out.record)))
         return {
             "boxes": torch.stack(boxes, dim=1),
             "actions": torch.stack(actions, dim=1),
             "greedy": torch.stack(greedy, dim=1) if have_greedy else None,
-            "init": index_records(init, keep.to(_device_of(init))) if keep.numel() > 0 else None,
+            "init": index_records(init, _on_device(keep_rows, init)) if keep.numel() > 0 else None,
             "steps": stack_records(step_records) if keep.numel() > 0 else None,
         }
 
@@ -313,6 +318,10 @@ class SLTActor:
         loss = self.replay(rollouts, no_sync_ctx=no_sync_ctx)
         loss.stats = {**rollouts.stats, **loss.stats}
         return loss
+
+
+def _on_device(rows: Union[slice, torch.Tensor], record: Dict[str, torch.Tensor]) -> Union[slice, torch.Tensor]:
+    return rows if isinstance(rows, slice) else rows.to(_device_of(record))
 
 
 def _device_of(record: Dict[str, torch.Tensor]) -> torch.device:

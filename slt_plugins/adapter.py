@@ -15,7 +15,8 @@ Conventions used throughout:
   shared by all trackers (a cosine window, anchor grids) belong to the adapter itself;
   per-tracker constants that depend on the tracker's state at that step (SiamRPN++'s
   scale/aspect penalty) must be recorded, so replay reproduces the explore-time
-  distribution exactly.
+  distribution exactly. The actor keeps views of the recorded tensors until the episode
+  ends, so an adapter must not write into a recorded tensor after returning it.
 * The network must be in the same mode during explore and replay (eval-mode
   normalisation, or GroupNorm), so log p(a) in the loss is the probability of the
   action that was actually taken. The adapter is responsible for that.

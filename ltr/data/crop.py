@@ -39,6 +39,12 @@ def stack_images(images: ImageBatch, device: Union[str, torch.device] = "cpu") -
         return batch, hw.expand(batch.shape[0], 2).clone()
     heights = [int(im.shape[0]) for im in images]
     widths = [int(im.shape[1]) for im in images]
+    if len(set(heights)) == 1 and len(set(widths)) == 1:
+        # One size (the usual case): one uint8 stack and one conversion pass, no zero fill.
+        stacked = torch.from_numpy(np.stack(images)).to(device)
+        batch = stacked.permute(0, 3, 1, 2).to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        hw = torch.tensor([[heights[0], widths[0]]], dtype=torch.float32, device=device)
+        return batch, hw.expand(len(images), 2).clone()
     batch = torch.zeros(len(images), 3, max(heights), max(widths), dtype=torch.float32, device=device)
     for i, im in enumerate(images):
         tensor = torch.from_numpy(np.ascontiguousarray(im)).to(device)
@@ -109,11 +115,11 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
     # Subtracting each image's channel mean first makes the zero fill outside the image equal the
     # mean. A one-pixel zero border makes sampling just outside every image edge behave the same
     # whether or not the image was padded to share a batch with larger ones.
-    centred = images.new_zeros(batch, images.shape[1], full_h + 2, full_w + 2)
     if bool(((heights == full_h) & (widths == full_w)).all()):
-        mean = images.mean(dim=(2, 3))  # no padding anywhere: the common case, one pass
-        centred[:, :, 1:-1, 1:-1] = images - mean.view(batch, -1, 1, 1)
+        mean = images.mean(dim=(2, 3))  # no padding anywhere: the common case
+        centred = torch.nn.functional.pad(images - mean.view(batch, -1, 1, 1), (1, 1, 1, 1))
     else:
+        centred = images.new_zeros(batch, images.shape[1], full_h + 2, full_w + 2)
         # Mean over the true image area only; padding stays zero after centring.
         rows = torch.arange(full_h, device=device).view(1, -1, 1)
         cols = torch.arange(full_w, device=device).view(1, 1, -1)
@@ -140,41 +146,69 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
         ratio = torch.full_like(x1, float(sampling_ratio))
     else:
         ratio = torch.ceil(torch.maximum(x2 - x1, y2 - y1) / out_size).clamp_min(1.0)
-    crops = _average_bilinear_samples(centred, image_index, x1 - 0.5, y1 - 0.5, x2 - x1, y2 - y1, out_size, ratio)
-    return crops + mean[image_index].view(-1, 3, 1, 1)
+    return _average_bilinear_samples(centred, image_index, x1 - 0.5, y1 - 0.5, x2 - x1, y2 - y1, out_size, ratio,
+                                     offset=mean[image_index])
 
 
 def _average_bilinear_samples(images: torch.Tensor, image_index: torch.Tensor, left: torch.Tensor,
                               top: torch.Tensor, width: torch.Tensor, height: torch.Tensor, out_size: int,
-                              ratio: torch.Tensor) -> torch.Tensor:
+                              ratio: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """roi_align(aligned=True) semantics through ``grid_sample``: each output bin averages r x r
-    bilinear samples at ``left + (k + 0.5) * width / (out_size * r)`` (pixel ``p`` centred at ``p``).
+    bilinear samples at ``left + (k + 0.5) * width / (out_size * r)`` (pixel ``p`` centred at ``p``),
+    plus ``offset`` (B, C) per region and channel.
 
-    One ``grid_sample`` per distinct r (a batch of tracked regions has one or two), which is several
-    times faster than torchvision's CPU roi_align for the same samples. Outside the image the
-    samples are 0, like roi_align's; the caller pads a zero border so both agree at the edges too.
+    Several times faster than torchvision's CPU roi_align for the same samples. Outside the image
+    the samples are 0, like roi_align's; the caller pads a zero border so both agree at the edges.
+
+    Lockstep trackers crop region ``b`` from image ``b % U`` (U images, B = c U regions). With one
+    r for all regions, the c regions of an image are stacked along the grid's height and sampled
+    from the image itself, so no per-region copy of the image is made. Otherwise one
+    ``grid_sample`` per distinct r on gathered images.
     """
     batch = image_index.numel()
-    channels = images.shape[1]
+    num_images, channels = images.shape[0], images.shape[1]
     height_px, width_px = images.shape[-2], images.shape[-1]
-    out = images.new_empty(batch, channels, out_size, out_size)
-    for r in torch.unique(ratio).tolist():
-        r = int(r)
-        rows = torch.nonzero(ratio == r, as_tuple=False).squeeze(1)
-        n = out_size * r
-        steps = (torch.arange(n, device=images.device, dtype=torch.float32) + 0.5) / n
-        xs = left[rows, None] + steps[None] * width[rows, None]       # (b, n) pixel coordinates
-        ys = top[rows, None] + steps[None] * height[rows, None]
-        gx = (xs + 0.5) * (2.0 / width_px) - 1.0                       # align_corners=False
-        gy = (ys + 0.5) * (2.0 / height_px) - 1.0
-        grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
-        source = images.index_select(0, image_index[rows])
-        samples = torch.nn.functional.grid_sample(source, grid, mode="bilinear", padding_mode="zeros",
-                                                  align_corners=False)
+    ratios = torch.unique(ratio).tolist()
+    repeats = batch // num_images
+    cyclic = (len(ratios) == 1 and repeats * num_images == batch and torch.equal(
+        image_index, torch.arange(batch, device=images.device) % num_images))
+    if cyclic:
+        r = int(ratios[0])
+        # (image u, repeat j) order: region j U + u becomes row u c + j of the stacked grid.
+        order = torch.arange(batch, device=images.device).view(repeats, num_images).t().reshape(-1)
+        grid = _sampling_grid(left[order], top[order], width[order], height[order], out_size * r,
+                              height_px, width_px)
+        samples = torch.nn.functional.grid_sample(
+            images, grid.view(num_images, repeats * out_size * r, out_size * r, 2),
+            mode="bilinear", padding_mode="zeros", align_corners=False)
         if r > 1:
             samples = torch.nn.functional.avg_pool2d(samples, r)
-        out[rows] = samples
+        out = images.new_empty(repeats, num_images, channels, out_size, out_size)
+        stacked = samples.view(num_images, channels, repeats, out_size, out_size).permute(2, 0, 1, 3, 4)
+        torch.add(stacked, offset.view(repeats, num_images, channels, 1, 1), out=out)
+        return out.view(batch, channels, out_size, out_size)
+    out = images.new_empty(batch, channels, out_size, out_size)
+    for r in ratios:
+        r = int(r)
+        rows = torch.nonzero(ratio == r, as_tuple=False).squeeze(1)
+        grid = _sampling_grid(left[rows], top[rows], width[rows], height[rows], out_size * r, height_px, width_px)
+        samples = torch.nn.functional.grid_sample(images.index_select(0, image_index[rows]), grid, mode="bilinear",
+                                                  padding_mode="zeros", align_corners=False)
+        if r > 1:
+            samples = torch.nn.functional.avg_pool2d(samples, r)
+        out[rows] = samples + offset[rows].view(-1, channels, 1, 1)
     return out
+
+
+def _sampling_grid(left: torch.Tensor, top: torch.Tensor, width: torch.Tensor, height: torch.Tensor, n: int,
+                   height_px: int, width_px: int) -> torch.Tensor:
+    """(b, n, n, 2) ``grid_sample`` grid of n x n points evenly spread over each region (pixel coords)."""
+    steps = (torch.arange(n, device=left.device, dtype=torch.float32) + 0.5) / n
+    xs = left[:, None] + steps[None] * width[:, None]       # (b, n) pixel coordinates
+    ys = top[:, None] + steps[None] * height[:, None]
+    gx = (xs + 0.5) * (2.0 / width_px) - 1.0                 # align_corners=False
+    gy = (ys + 0.5) * (2.0 / height_px) - 1.0
+    return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
 
 
 def to_model_input(crops_rgb255: torch.Tensor, input_format: str) -> torch.Tensor:
