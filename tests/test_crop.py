@@ -108,3 +108,20 @@ def test_broken_regions_are_rejected_with_their_index(center, side):
     sizes = torch.tensor([8.0, side])
     with pytest.raises(ValueError, match=r"regions \[1\]"):
         crop_square(images, hw, centers, sizes, 8)
+
+
+def test_lockstep_layout_equals_roi_align_reference():
+    """Region b cut from image b % U (the SLT explore layout), same-size frames, mixed sample counts."""
+    from ltr.data.crop import stack_frames
+    frames = [_image(48, 64, 10 + i) for i in range(3)]
+    rows = frames * 3  # 3 trackers per frame, region b from frame b % 3
+    images, hw, index = stack_frames(rows)
+    assert images.shape[0] == 3 and index.tolist() == [0, 1, 2] * 3
+    gen = torch.Generator().manual_seed(1)
+    centers = torch.rand(9, 2, generator=gen) * torch.tensor([70.0, 60.0]) - 5.0
+    sizes = torch.tensor([10.0, 17.5, 30.0, 12.0, 40.0, 9.0, 16.0, 70.0, 15.9])  # 1 to 5 samples per bin
+    got = crop_square(images, hw, centers, sizes, 16, image_index=index)
+    copies, copies_hw = stack_images([f.copy() for f in rows])
+    torch.testing.assert_close(got, _roi_align_reference(copies, copies_hw, centers, sizes, 16), atol=2e-3, rtol=0)
+    one_ratio = crop_square(images, hw, centers, sizes.clamp(max=16.0), 16, image_index=index)
+    torch.testing.assert_close(one_ratio, crop_square(copies, copies_hw, centers, sizes.clamp(max=16.0), 16))

@@ -160,20 +160,20 @@ def _average_bilinear_samples(images: torch.Tensor, image_index: torch.Tensor, l
     Several times faster than torchvision's CPU roi_align for the same samples. Outside the image
     the samples are 0, like roi_align's; the caller pads a zero border so both agree at the edges.
 
-    Lockstep trackers crop region ``b`` from image ``b % U`` (U images, B = c U regions). With one
-    r for all regions, the c regions of an image are stacked along the grid's height and sampled
-    from the image itself, so no per-region copy of the image is made. Otherwise one
-    ``grid_sample`` per distinct r on gathered images.
+    Lockstep trackers crop region ``b`` from image ``b % U`` (U images, B = c U regions): the c
+    regions of an image are then stacked along the grid's height and sampled from the image
+    itself, with no per-region copy of the image (regions needing more samples per bin than the
+    least are redone below). Otherwise one ``grid_sample`` per distinct r on gathered images.
     """
     batch = image_index.numel()
     num_images, channels = images.shape[0], images.shape[1]
     height_px, width_px = images.shape[-2], images.shape[-1]
-    ratios = torch.unique(ratio).tolist()
+    ratios = sorted(int(r) for r in torch.unique(ratio).tolist())
     repeats = batch // num_images
-    cyclic = (len(ratios) == 1 and repeats * num_images == batch and torch.equal(
-        image_index, torch.arange(batch, device=images.device) % num_images))
+    cyclic = repeats * num_images == batch and torch.equal(
+        image_index, torch.arange(batch, device=images.device) % num_images)
     if cyclic:
-        r = int(ratios[0])
+        r = ratios.pop(0)
         # (image u, repeat j) order: region j U + u becomes row u c + j of the stacked grid.
         order = torch.arange(batch, device=images.device).view(repeats, num_images).t().reshape(-1)
         grid = _sampling_grid(left[order], top[order], width[order], height[order], out_size * r,
@@ -186,10 +186,10 @@ def _average_bilinear_samples(images: torch.Tensor, image_index: torch.Tensor, l
         out = images.new_empty(repeats, num_images, channels, out_size, out_size)
         stacked = samples.view(num_images, channels, repeats, out_size, out_size).permute(2, 0, 1, 3, 4)
         torch.add(stacked, offset.view(repeats, num_images, channels, 1, 1), out=out)
-        return out.view(batch, channels, out_size, out_size)
-    out = images.new_empty(batch, channels, out_size, out_size)
+        out = out.view(batch, channels, out_size, out_size)
+    else:
+        out = images.new_empty(batch, channels, out_size, out_size)
     for r in ratios:
-        r = int(r)
         rows = torch.nonzero(ratio == r, as_tuple=False).squeeze(1)
         grid = _sampling_grid(left[rows], top[rows], width[rows], height[rows], out_size * r, height_px, width_px)
         samples = torch.nn.functional.grid_sample(images.index_select(0, image_index[rows]), grid, mode="bilinear",
