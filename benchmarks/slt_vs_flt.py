@@ -213,6 +213,8 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
                 settings.scst_weight = args.scst_weight
             if args.samples_per_episode is not None:
                 settings.samples_per_episode = args.samples_per_episode
+            if args.advantage is not None:
+                settings.advantage = args.advantage
             if args.episodes is not None:
                 settings.episodes_per_batch = args.episodes
         module.configure(settings)
@@ -329,6 +331,10 @@ def main(argv=None) -> int:
                              "SiamRPN++ and TransT, 8 for TrDiMP)")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--scst-weight", type=float, default=None, dest="scst_weight")
+    parser.add_argument("--advantage", choices=("episode", "reward_to_go"), default=None,
+                        help="SCST weighting of each frame's log-probability in the SLT arms: the episode's "
+                             "advantage (official, default) or the difference of the rewards earned from that "
+                             "frame on (lower variance, same expected gradient)")
     parser.add_argument("--samples-per-episode", type=int, default=None, dest="samples_per_episode",
                         help="sampled rollouts per episode in the SLT arms (default: the slt_tiny recipe's, 1); "
                              "each is compared with the episode's argmax rollout")

@@ -36,7 +36,7 @@ import torch
 from slt_plugins.adapter import LossOutput, ReplayRecords, SLTAdapter, index_records, stack_records
 from slt_plugins.registry import get, register
 from slt_plugins.sampler import Episode
-from slt_plugins.scst import iou_xywh, self_critical_advantage
+from slt_plugins.scst import FRAME_SCORES, iou_xywh, reward_to_go, self_critical_advantage
 
 __all__ = ["Rollouts", "SLTActor"]
 
@@ -61,7 +61,8 @@ class Rollouts:
         visible: (k, T') bool.
         iou: (B, T') float, IoU of each tracked frame.
         rewards: (B,) float, reward of each rollout.
-        advantage: (k, S) float, self-critical advantage of each sampling rollout.
+        advantage: (k, S) float, self-critical advantage of each sampling rollout, or (k, S, T')
+            per frame with ``advantage='reward_to_go'`` (frame 0 holds the episode advantage).
         records: what the sampling trackers recorded, R = k S rows.
         stats: explore statistics.
     """
@@ -81,8 +82,8 @@ class Rollouts:
 
     @property
     def record_advantage(self) -> torch.Tensor:
-        """(R,) advantage of each record row, in record order ``(s - 1) * k + i``."""
-        return self.advantage.t().reshape(-1)
+        """(R,) advantage of each record row (or (R, T') per frame), in record order ``(s - 1) * k + i``."""
+        return self.advantage.transpose(0, 1).reshape(-1, *self.advantage.shape[2:])
 
 
 @register("actor", "slt")
@@ -99,6 +100,9 @@ class SLTActor:
         chunk_size: sampling rollouts per replay chunk (None: all at once). Official SLT:
             2 (TransT), 4 (TrDiMP) episodes per backward.
         baseline: 'argmax' (self-critical) or 'mean' (mean reward of the S samples, S >= 2).
+        advantage: 'episode' (official: every frame of a rollout weighted by the episode's
+            advantage) or 'reward_to_go' (frame t weighted by the difference of the rewards
+            earned from t on; needs a registered reward, see :func:`slt_plugins.scst.reward_to_go`).
         start: 'first_frame' (official) or 'template'; see the module docstring.
         backward_in_replay: True to back-propagate chunk by chunk inside ``replay`` (the
             returned ``total`` is then detached and ``backward_done`` is True); False to
@@ -107,7 +111,8 @@ class SLTActor:
 
     def __init__(self, adapter: SLTAdapter, policy: Optional[object] = None,
                  reward: Union[str, RewardFn] = "ao", num_samples: int = 1, chunk_size: Optional[int] = None,
-                 baseline: str = "argmax", start: str = "first_frame", backward_in_replay: bool = True):
+                 baseline: str = "argmax", start: str = "first_frame", backward_in_replay: bool = True,
+                 advantage: str = "episode"):
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}.")
         if chunk_size is not None and chunk_size < 1:
@@ -116,6 +121,11 @@ class SLTActor:
             raise ValueError(f"baseline must be 'argmax' or 'mean', got {baseline!r}.")
         if baseline == "mean" and num_samples < 2:
             raise ValueError("baseline='mean' needs num_samples >= 2.")
+        if advantage not in ("episode", "reward_to_go"):
+            raise ValueError(f"advantage must be 'episode' or 'reward_to_go', got {advantage!r}.")
+        if advantage == "reward_to_go" and reward not in FRAME_SCORES:
+            raise ValueError(f"advantage='reward_to_go' needs a reward with a per-frame split, one of "
+                             f"{sorted(FRAME_SCORES)}; got {reward!r}.")
         if start not in ("first_frame", "template"):
             raise ValueError(f"start must be 'first_frame' or 'template', got {start!r}.")
         self.adapter = adapter
@@ -128,6 +138,7 @@ class SLTActor:
         self.num_samples = int(num_samples)
         self.chunk_size = chunk_size
         self.baseline = baseline
+        self.advantage = advantage
         self.start = start
         self.backward_in_replay = backward_in_replay
 
@@ -204,6 +215,10 @@ class SLTActor:
         pred = boxes.view(1 + S, k, T - first, 4)
         rewards = self.reward_fn(pred, gt_tracked.unsqueeze(0), vis_tracked.unsqueeze(0)).float()  # (1+S, k)
         advantage = self_critical_advantage(rewards[1:].t(), rewards[0], self.baseline)
+        episode_advantage = advantage
+        if self.advantage == "reward_to_go":
+            to_go = reward_to_go(self.reward_name, pred, gt_tracked.unsqueeze(0), vis_tracked.unsqueeze(0))
+            advantage = self_critical_advantage(to_go[1:].transpose(0, 1).float(), to_go[0].float(), self.baseline)
         iou = iou_xywh(pred, gt_tracked.unsqueeze(0))  # (1+S, k, T')
         vis_f = vis_tracked.float().unsqueeze(0)
         miou = (iou * vis_f).sum(-1) / vis_f.sum(-1).clamp_min(1.0)  # (1+S, k)
@@ -213,8 +228,8 @@ class SLTActor:
             "reward/sample": rewards[1:].mean().item(),
             "mIoU/argmax": miou[0].mean().item(),
             "mIoU/sample": miou[1:].mean().item(),
-            "advantage/mean": advantage.mean().item(),
-            "advantage/abs_mean": advantage.abs().mean().item(),
+            "advantage/mean": episode_advantage.mean().item(),
+            "advantage/abs_mean": episode_advantage.abs().mean().item(),
             "time/explore": time.perf_counter() - tic,
         }
         if greedy is not None:

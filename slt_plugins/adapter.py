@@ -168,7 +168,9 @@ class SLTAdapter(Protocol):
 
         Args:
             records: the rollouts' stacked records.
-            advantage: (R,) float, the self-critical advantage of each rollout (constant).
+            advantage: (R,) float, the self-critical advantage of each rollout, or (R, T) per
+                frame (the actor's ``advantage='reward_to_go'``); a constant. Pass it on to
+                :func:`slt_plugins.scst.scst_loss`, which takes either shape.
 
         Returns:
             Losses averaged over the R rollouts (and their T steps), so the actor can split

@@ -13,6 +13,13 @@ Self-critical advantage (Rennie et al. 2017, as used by SLT): the argmax rollout
 same episode is the baseline, A = r_sample - r_argmax. With S > 1 sampled rollouts per
 episode, ``baseline='mean'`` uses the mean reward of the S samples instead.
 
+Every reward here is a visible-frame mean of a per-frame score (IoU for AO, success
+indicators for SR and AUC), so it splits into per-frame parts. :func:`reward_to_go` gives
+G_t, the part earned from frame t on (G_0 is the reward). Weighting log p(a_t) by
+G_t(sample) - G_t(argmax) instead of the episode advantage (the actor's
+``advantage='reward_to_go'``, not the official recipe) drops the frames before t, which
+a_t cannot have influenced, from its weight: the same expected gradient, less variance.
+
 Loss averaging (checked against byminji/SLTtrack, ``train_slt.py`` and the TransT/TrDiMP
 SLT actors): the official loss is ``(-A_r * log p(a_rt)).mean()`` over every (rollout,
 frame) term, i.e. L = -1/(R T) * sum_r A_r sum_t log p(a_rt), a mean over frames rather
@@ -31,7 +38,8 @@ import torch
 from slt_plugins.registry import register
 
 __all__ = ["iou_xywh", "average_overlap", "success_auc", "success_rate", "sr50", "sr75",
-           "SUCCESS_THRESHOLDS", "self_critical_advantage", "scst_loss", "SCSTLoss"]
+           "SUCCESS_THRESHOLDS", "FRAME_SCORES", "reward_to_go", "self_critical_advantage", "scst_loss",
+           "SCSTLoss"]
 
 #: Overlap thresholds 0, 0.05, ..., 1 of the success plot (OTB/LaSOT convention).
 SUCCESS_THRESHOLDS = torch.linspace(0.0, 1.0, 21, dtype=torch.float64)
@@ -106,25 +114,67 @@ def sr75(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor, visible: Optional[torch
     return success_rate(pred_xywh, gt_xywh, visible, threshold=0.75)
 
 
+def _success_auc_frames(iou: torch.Tensor) -> torch.Tensor:
+    thr = SUCCESS_THRESHOLDS.to(device=iou.device, dtype=iou.dtype)
+    return (iou.unsqueeze(-1) > thr).to(iou.dtype).mean(dim=-1)
+
+
+#: Per-frame score behind each registered reward: reward = mean of the score over visible frames.
+#: Each maps the (..., T) IoU of a rollout to (..., T) scores.
+FRAME_SCORES = {
+    "ao": lambda iou: iou,
+    "auc": _success_auc_frames,
+    "sr50": lambda iou: (iou > 0.5).to(iou.dtype),
+    "sr75": lambda iou: (iou > 0.75).to(iou.dtype),
+}
+
+
+def reward_to_go(reward: str, pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
+                 visible: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """G_t: the part of the reward ``reward`` earned from frame t to the end, (..., T).
+
+    G_t = sum over visible frames u >= t of score_u / (visible frames of the episode), so G_0
+    equals the reward itself. Shapes as :func:`average_overlap`.
+
+    Raises:
+        ValueError: ``reward`` is not one of :data:`FRAME_SCORES` (a custom reward callable has
+            no known per-frame split).
+    """
+    if reward not in FRAME_SCORES:
+        raise ValueError(f"reward-to-go needs a reward with a per-frame split, one of {sorted(FRAME_SCORES)}; "
+                         f"got {reward!r}.")
+    scores = FRAME_SCORES[reward](iou_xywh(pred_xywh, gt_xywh))
+    if visible is None:
+        parts = scores / scores.shape[-1]
+    else:
+        vis = visible.to(device=scores.device, dtype=scores.dtype).expand_as(scores)
+        parts = scores * vis / vis.sum(dim=-1, keepdim=True).clamp_min(1.0)
+    return parts.flip(-1).cumsum(dim=-1).flip(-1)
+
+
 def self_critical_advantage(r_sample: torch.Tensor, r_argmax: torch.Tensor,
                             baseline: str = "argmax") -> torch.Tensor:
     """Advantage of each sampled rollout over its episode's baseline.
 
     Args:
-        r_sample: (k, S) rewards of S sampled rollouts of each of k episodes.
-        r_argmax: (k,) rewards of the argmax rollout of each episode.
+        r_sample: (k, S) rewards of S sampled rollouts of each of k episodes, or (k, S, T)
+            per-frame rewards-to-go (:func:`reward_to_go`).
+        r_argmax: (k,) rewards of the argmax rollout of each episode, or (k, T).
         baseline: 'argmax' (SLT: A = r_sample - r_argmax) or 'mean' (A = r_sample minus the
             mean of the episode's S sample rewards; needs S >= 2 and ignores ``r_argmax``;
             the gradient is (S-1)/S times an unbiased one).
 
     Returns:
-        (k, S) advantages (no gradient).
+        Advantages shaped like ``r_sample`` (no gradient).
     """
     r_sample = r_sample.detach()
-    if r_sample.dim() != 2:
-        raise ValueError(f"r_sample must be (k, S), got {tuple(r_sample.shape)}.")
+    if r_sample.dim() not in (2, 3):
+        raise ValueError(f"r_sample must be (k, S) or (k, S, T), got {tuple(r_sample.shape)}.")
     if baseline == "argmax":
-        return r_sample - r_argmax.detach().to(r_sample).reshape(-1, 1)
+        r_argmax = r_argmax.detach().to(r_sample)
+        if r_argmax.shape != (r_sample.shape[0],) + tuple(r_sample.shape[2:]):
+            raise ValueError(f"r_argmax {tuple(r_argmax.shape)} does not match r_sample {tuple(r_sample.shape)}.")
+        return r_sample - r_argmax.unsqueeze(1)
     if baseline == "mean":
         if r_sample.shape[1] < 2:
             raise ValueError("baseline='mean' needs at least 2 sampled rollouts per episode.")
@@ -139,7 +189,8 @@ def scst_loss(log_probs: torch.Tensor, advantage: torch.Tensor, reduction: str =
     Args:
         log_probs: (..., T) log p of the actions each rollout took, with gradients
             (e.g. (k, S, T) or (R, T)).
-        advantage: (...) advantage per rollout; treated as a constant.
+        advantage: (...) advantage per rollout, or (..., T) per frame (reward-to-go
+            advantages: frame t's term is then -A_rt log p(a_rt)); treated as a constant.
         reduction: 'mean' (official SLT: mean over every rollout-frame term,
             -1/(R T) sum_r A_r sum_t log p), 'sum' (sum over frames, mean over rollouts:
             -1/R sum_r A_r sum_t log p) or 'none' ((...) per-rollout -A_r sum_t log p).
@@ -149,7 +200,9 @@ def scst_loss(log_probs: torch.Tensor, advantage: torch.Tensor, reduction: str =
     Returns:
         A scalar (or (...) for 'none').
     """
-    adv = advantage.detach().to(log_probs).unsqueeze(-1)
+    adv = advantage.detach().to(log_probs)
+    if adv.shape != log_probs.shape:
+        adv = adv.unsqueeze(-1)
     terms = -adv * log_probs
     if mask is not None:
         terms = terms * mask.to(terms)

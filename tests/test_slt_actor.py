@@ -160,3 +160,28 @@ def test_actor_rejects_bad_configuration_and_episodes():
         actor.explore([make_toy_episode(0, 4), make_toy_episode(1, 5)], torch.Generator())
     with pytest.raises(ValueError, match="same keys"):
         stack_records([{"a": torch.zeros(1)}, {"b": torch.zeros(1)}])
+
+
+def test_reward_to_go_advantage_per_frame():
+    """advantage='reward_to_go': frame 0 holds the episode advantage, later frames the difference
+    of what the sample and the argmax rollout earned from that frame on; replay uses all of them."""
+    from slt_plugins.scst import reward_to_go
+    net, _, episode_actor, episodes = _setup(num_samples=2)
+    _, _, actor, _ = _setup(num_samples=2, advantage="reward_to_go")
+    actor.adapter = episode_actor.adapter  # the same network for both
+    ro = actor.explore(episodes, torch.Generator().manual_seed(5))
+    ro_episode = episode_actor.explore(episodes, torch.Generator().manual_seed(5))
+    k, S, Tt = 3, 2, T - 1
+    assert ro.advantage.shape == (k, S, Tt) and ro.record_advantage.shape == (k * S, Tt)
+    assert torch.equal(ro.actions, ro_episode.actions)
+    torch.testing.assert_close(ro.advantage[..., 0], ro_episode.advantage)
+    pred = ro.pred_boxes_xywh.view(1 + S, k, Tt, 4)
+    to_go = reward_to_go("ao", pred, ro.gt_boxes_xywh.unsqueeze(0), ro.visible.unsqueeze(0))
+    torch.testing.assert_close(ro.advantage, (to_go[1:] - to_go[0]).transpose(0, 1))
+    net.zero_grad()
+    out = actor.replay(ro)
+    assert torch.isfinite(out.total) and any(p.grad.abs().sum() > 0 for p in net.parameters())
+    with pytest.raises(ValueError, match="per-frame split"):
+        SLTActor(ToyAdapter(ToyNet(), LogitSoftmaxPolicy()), reward=lambda p, g, v: p.sum(), advantage="reward_to_go")
+    with pytest.raises(ValueError, match="advantage must be"):
+        SLTActor(ToyAdapter(ToyNet(), LogitSoftmaxPolicy()), advantage="frame")

@@ -103,3 +103,38 @@ def test_scst_step_moves_probability_of_sampled_action(advantage, direction):
     opt.step()
     after = prob_of_action()
     assert (after - before) * direction > 0
+
+
+@pytest.mark.parametrize("name", ["ao", "auc", "sr50", "sr75"])
+def test_reward_to_go_starts_at_the_reward_and_ends_at_the_last_frame(name):
+    from slt_plugins.scst import reward_to_go
+    gen = torch.Generator().manual_seed(3)
+    gt = torch.tensor([[10.0, 10.0, 20.0, 20.0]]).repeat(2, 5, 1)
+    pred = gt + torch.randn(2, 5, 4, generator=gen) * 6
+    visible = torch.tensor([[True, True, False, True, True], [True] * 5])
+    to_go = reward_to_go(name, pred, gt, visible)
+    assert to_go.shape == (2, 5)
+    torch.testing.assert_close(to_go[:, 0], registry.get("reward", name)(pred, gt, visible))
+    # the last frame's own share; an invisible frame adds nothing to what follows it
+    iou = iou_xywh(pred, gt)
+    if name == "ao":
+        torch.testing.assert_close(to_go[:, -1], iou[:, -1] / visible.sum(-1))
+        torch.testing.assert_close(to_go[0, 2], to_go[0, 3])
+    assert (to_go[:, :-1] >= to_go[:, 1:] - 1e-7).all()  # scores are >= 0, so G_t never grows with t
+    with pytest.raises(ValueError, match="per-frame split"):
+        reward_to_go("custom", pred, gt, visible)
+
+
+def test_scst_loss_with_per_frame_advantage():
+    log_p = torch.log(torch.tensor([[0.5, 0.25, 0.5], [0.8, 0.5, 0.1]]))
+    constant = torch.tensor([0.2, -0.1])
+    # a per-frame advantage that is the same on every frame is the episode advantage
+    torch.testing.assert_close(scst_loss(log_p, constant[:, None].expand(2, 3)), scst_loss(log_p, constant))
+    per_frame = torch.tensor([[0.3, 0.2, 0.1], [-0.2, 0.0, 0.4]])
+    expected = -(per_frame * log_p).sum() / 6
+    torch.testing.assert_close(scst_loss(log_p, per_frame), expected)
+    # k=2 episodes, S=1 samples, T=3: advantages keep the frame dimension
+    adv = self_critical_advantage(per_frame[:, None, :], torch.zeros(2, 3))
+    assert adv.shape == (2, 1, 3)
+    with pytest.raises(ValueError, match="does not match"):
+        self_critical_advantage(per_frame[:, None, :], torch.zeros(2))

@@ -14,7 +14,7 @@ def test_main_job_smallest(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     out = tmp_path / "out"
     rc = slt_vs_flt.main(["--tracker", "siamrpnpp", "--out", str(out), "--threads", "1", "--flt-iterations", "2",
                           "--budget-s", "3", "--marks", "1", "--test-videos", "2", "--test-frames", "6", "--T", "4",
-                          "--episodes", "2", "--samples-per-episode", "2"])
+                          "--episodes", "2", "--samples-per-episode", "2", "--advantage", "reward_to_go"])
     assert rc == 0
     for name in ("flt_start", "flt_more", "slt"):
         assert (out / "checkpoints" / f"{name}.pth").is_file()
@@ -27,7 +27,7 @@ def test_main_job_smallest(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     # 2 sampled rollouts per episode: explore runs 3 rollouts per episode, replay the 2 sampled
     slt = record["arms"]["slt"]
     assert slt["frames_nograd"] == pytest.approx(1.5 * slt["frames_grad"])
-    assert summary["config"]["flt_iterations"] == 2
+    assert summary["config"]["flt_iterations"] == 2 and summary["config"]["advantage"] == "reward_to_go"
     assert summary["command"].startswith("python benchmarks/slt_vs_flt.py --tracker siamrpnpp")
     # learning-curve checkpoints inside each arm's budget, evaluated like the final ones
     assert (out / "checkpoints" / "slt@1s.pth").is_file()
