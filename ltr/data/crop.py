@@ -169,8 +169,8 @@ def _average_bilinear_samples(images: torch.Tensor, image_index: torch.Tensor, l
     num_images, channels = images.shape[0], images.shape[1]
     height_px, width_px = images.shape[-2], images.shape[-1]
     ratios = sorted(int(r) for r in torch.unique(ratio).tolist())
-    repeats = batch // num_images
-    cyclic = repeats * num_images == batch and torch.equal(
+    repeats = batch // max(num_images, 1)
+    cyclic = batch > 0 and repeats * num_images == batch and torch.equal(
         image_index, torch.arange(batch, device=images.device) % num_images)
     if cyclic:
         r = ratios.pop(0)
