@@ -125,3 +125,22 @@ def test_lockstep_layout_equals_roi_align_reference():
     torch.testing.assert_close(got, _roi_align_reference(copies, copies_hw, centers, sizes, 16), atol=2e-3, rtol=0)
     one_ratio = crop_square(images, hw, centers, sizes.clamp(max=16.0), 16, image_index=index)
     torch.testing.assert_close(one_ratio, crop_square(copies, copies_hw, centers, sizes.clamp(max=16.0), 16))
+
+
+@pytest.mark.parametrize("input_format", ["bgr255", "rgb_imagenet"])
+def test_frames_stacked_in_bgr_give_the_same_model_input(input_format):
+    """Reversing the channels of the stacked frames instead of every crop changes nothing downstream."""
+    from ltr.data.crop import stack_frames
+    same_size = [_image(30, 40, 20), _image(30, 40, 21)]
+    mixed = [_image(30, 40, 22), _image(25, 33, 23)]
+    centers = torch.tensor([[10.0, 12.0], [20.0, 15.0], [5.0, 25.0], [30.0, 2.0]])
+    sizes = torch.tensor([16.0, 30.0, 50.0, 9.0])
+    for frames in (same_size * 2, mixed * 2, torch.from_numpy(np.stack(same_size * 2))):
+        outs = []
+        for order in ("rgb", "bgr"):
+            images, hw, index = stack_frames(frames, channel_order=order)
+            crops = crop_square(images, hw, centers, sizes, 12, image_index=index)
+            outs.append(to_model_input(crops, input_format, channel_order=order))
+        torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="channel_order"):
+        stack_images(same_size, channel_order="hsv")

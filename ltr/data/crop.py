@@ -24,37 +24,47 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def stack_images(images: ImageBatch, device: Union[str, torch.device] = "cpu") -> Tuple[torch.Tensor, torch.Tensor]:
+def stack_images(images: ImageBatch, device: Union[str, torch.device] = "cpu",
+                 channel_order: str = "rgb") -> Tuple[torch.Tensor, torch.Tensor]:
     """Stack HxWx3 uint8 RGB arrays of possibly different sizes into one (B,3,Hmax,Wmax) float tensor.
+
+    Args:
+        channel_order: 'rgb' (as the frames are) or 'bgr': reversing the channels of the few
+            frames here spares a BGR network (see :func:`to_model_input`) a flip of every crop.
 
     Returns:
         (batch, image_hw): batch is zero-padded at the bottom/right; image_hw (B, 2) holds each
         image's true (H, W) so crops can treat the padding as outside the image.
     """
+    if channel_order not in ("rgb", "bgr"):
+        raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}.")
+    bgr = channel_order == "bgr"
     if isinstance(images, torch.Tensor):
         if images.dim() == 4 and images.shape[-1] == 3:  # (B,H,W,3)
             images = images.permute(0, 3, 1, 2)
         batch = images.to(device=device, dtype=torch.float32)
+        batch = batch.flip(1) if bgr else batch
         hw = torch.tensor([batch.shape[-2], batch.shape[-1]], dtype=torch.float32, device=device)
         return batch, hw.expand(batch.shape[0], 2).clone()
     heights = [int(im.shape[0]) for im in images]
     widths = [int(im.shape[1]) for im in images]
     if len(set(heights)) == 1 and len(set(widths)) == 1:
         # One size (the usual case): one uint8 stack and one conversion pass, no zero fill.
-        stacked = torch.from_numpy(np.stack(images)).to(device)
+        stacked = np.stack(images)
+        stacked = torch.from_numpy(np.ascontiguousarray(stacked[..., ::-1]) if bgr else stacked).to(device)
         batch = stacked.permute(0, 3, 1, 2).to(dtype=torch.float32, memory_format=torch.contiguous_format)
         hw = torch.tensor([[heights[0], widths[0]]], dtype=torch.float32, device=device)
         return batch, hw.expand(len(images), 2).clone()
     batch = torch.zeros(len(images), 3, max(heights), max(widths), dtype=torch.float32, device=device)
     for i, im in enumerate(images):
-        tensor = torch.from_numpy(np.ascontiguousarray(im)).to(device)
+        tensor = torch.from_numpy(np.ascontiguousarray(im[..., ::-1] if bgr else im)).to(device)
         batch[i, :, : heights[i], : widths[i]] = tensor.permute(2, 0, 1).float()
     hw = torch.tensor(list(zip(heights, widths)), dtype=torch.float32, device=device)
     return batch, hw
 
 
-def stack_unique_images(images: Sequence[np.ndarray], device: Union[str, torch.device] = "cpu"
-                        ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def stack_unique_images(images: Sequence[np.ndarray], device: Union[str, torch.device] = "cpu",
+                        channel_order: str = "rgb") -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Like :func:`stack_images`, but each distinct array object is stacked once.
 
     Lockstep SLT rollouts of one episode crop the same frame (the argmax and the sampling
@@ -74,18 +84,19 @@ def stack_unique_images(images: Sequence[np.ndarray], device: Union[str, torch.d
             slot[key] = len(unique)
             unique.append(im)
         index.append(slot[key])
-    batch, hw = stack_images(unique, device=device)
+    batch, hw = stack_images(unique, device=device, channel_order=channel_order)
     return batch, hw, torch.tensor(index, dtype=torch.long, device=batch.device)
 
 
-def stack_frames(frames: ImageBatch, device: Union[str, torch.device] = "cpu"
+def stack_frames(frames: ImageBatch, device: Union[str, torch.device] = "cpu", channel_order: str = "rgb"
                  ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     """Batch the current frame of B trackers: a (B,3,H,W)/(B,H,W,3) tensor as is, a list of
-    arrays through :func:`stack_unique_images`. Returns (images, image_hw, image_index or None)."""
+    arrays through :func:`stack_unique_images`. Returns (images, image_hw, image_index or None);
+    ``channel_order`` as in :func:`stack_images`."""
     if isinstance(frames, torch.Tensor):
-        images, hw = stack_images(frames, device=device)
+        images, hw = stack_images(frames, device=device, channel_order=channel_order)
         return images, hw, None
-    return stack_unique_images(frames, device=device)
+    return stack_unique_images(frames, device=device, channel_order=channel_order)
 
 
 def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.Tensor,
@@ -211,13 +222,22 @@ def _sampling_grid(left: torch.Tensor, top: torch.Tensor, width: torch.Tensor, h
     return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
 
 
-def to_model_input(crops_rgb255: torch.Tensor, input_format: str) -> torch.Tensor:
+def to_model_input(crops_rgb255: torch.Tensor, input_format: str, channel_order: str = "rgb") -> torch.Tensor:
     """Convert RGB 0-255 crops into a network's input convention.
 
     ``'bgr255'``: pysot models (SiamRPN++, SiamAttn): BGR, 0-255, no normalisation.
     ``'rgb_imagenet'``: pytracking models (TransT, TrDiMP): RGB/255 normalised with ImageNet mean/std.
     ``'rgb01'``: RGB/255.
+
+    ``channel_order='bgr'`` says the crops were cut from frames stacked in BGR order
+    (:func:`stack_frames`); 'bgr255' then returns them as they are.
     """
+    if channel_order not in ("rgb", "bgr"):
+        raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}.")
+    if channel_order == "bgr":
+        if input_format == "bgr255":
+            return crops_rgb255
+        crops_rgb255 = crops_rgb255.flip(1)
     if input_format == "bgr255":
         return crops_rgb255.flip(1)
     if input_format == "rgb01":

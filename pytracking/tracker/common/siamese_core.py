@@ -59,6 +59,8 @@ class SiameseCore:
         self.template_size = int(template_size)
         self.search_size = int(search_size)
         self.input_format = input_format
+        # BGR networks get frames stacked in BGR order: reversing a few frames beats flipping every crop.
+        self.channel_order = "bgr" if input_format == "bgr255" else "rgb"
         self.device = torch.device(device)
         self.center_xy: Optional[torch.Tensor] = None
         self.size_wh: Optional[torch.Tensor] = None
@@ -103,7 +105,7 @@ class SiameseCore:
     # ------------------------------------------------------------------ generic batched steps
     def _stack(self, frames) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """(images (U,3,H,W), their (U,2) true sizes, (B,) image of each tracker or None for U = B)."""
-        return stack_frames(frames, device=self.device)
+        return stack_frames(frames, device=self.device, channel_order=self.channel_order)
 
     @staticmethod
     def _per_tracker(hw: torch.Tensor, index: Optional[torch.Tensor]) -> torch.Tensor:
@@ -120,7 +122,7 @@ class SiameseCore:
         center, size = self.box_to_state(boxes)
         side_z, _ = self.crop_sides(size)
         crops = crop_square(images, hw, self.crop_center(center), side_z, self.template_size, image_index=index)
-        template_input = to_model_input(crops, self.input_format)
+        template_input = to_model_input(crops, self.input_format, self.channel_order)
         self.template_feat = self.compute_template_features(template_input)
         if start_boxes_xywh is not None:
             center, size = self.box_to_state(start_boxes_xywh.to(device=self.device, dtype=torch.float64))
@@ -135,7 +137,7 @@ class SiameseCore:
         _, side_x = self.crop_sides(self.size_wh)
         crop_center = self.crop_center(self.center_xy)
         crops = crop_square(images, hw, crop_center, side_x, self.search_size, image_index=index)
-        search_input = to_model_input(crops, self.input_format)
+        search_input = to_model_input(crops, self.input_format, self.channel_order)
         outputs = self.run_network(self.template_feat, search_input)
         candidates = self.score(outputs, side_x)
         return SearchResult(search_input=search_input, outputs=outputs, candidates=candidates,
