@@ -80,15 +80,21 @@ def command_line(script: str, argv: Optional[Sequence[str]]) -> str:
 
 def start_report(args: argparse.Namespace, script: str,
                  argv: Optional[Sequence[str]]) -> Tuple[Dict[str, Any], str]:
-    """Apply ``--threads``, then print and return the machine description and the rerun command.
+    """Apply ``--threads`` and the host-memory setting of the entry points, then print and return
+    the machine description and the rerun command.
 
-    The thread count is set first so the recorded ``torch_threads`` is the one the timings use.
+    The thread count is set first so the recorded ``torch_threads`` is the one the timings use;
+    ``keep_freed_host_memory`` (see :mod:`ltr.admin.host_memory`) is recorded with the machine.
     """
     import torch
 
+    from ltr.admin.host_memory import keep_freed_host_memory
+
+    kept = keep_freed_host_memory()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     machine = machine_info(args.device)
+    machine["keep_freed_host_memory"] = kept
     command = command_line(script, argv)
     print(f"Machine: {describe_machine(machine)}", flush=True)
     print(f"Command: {command}", flush=True)

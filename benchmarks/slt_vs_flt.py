@@ -366,6 +366,8 @@ def main(argv=None) -> int:
         args.flt_iterations = FLT_START_ITERATIONS.get(args.tracker, 1200)
     args.marks = sorted(m for m in args.marks if m < args.budget_s)  # a mark at or past the end is the final checkpoint
     torch.set_num_threads(args.threads)
+    from ltr.admin.host_memory import keep_freed_host_memory
+    kept_host_memory = keep_freed_host_memory()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -387,6 +389,7 @@ def main(argv=None) -> int:
     summary = {"machine": machine_description(), "command": command_line("slt_vs_flt.py", argv),
                "tracker": args.tracker, "seeds": seeds,
                "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
+               "keep_freed_host_memory": kept_host_memory,
                "records": records, "table": table}
     text = json.dumps(summary, indent=2, default=float)
     tmp = out / ".results.json.tmp"

@@ -111,6 +111,8 @@ def main(argv=None) -> None:
     parser.add_argument("--visdom-host", default="127.0.0.1", dest="visdom_host")
     parser.add_argument("--visdom-port", type=int, default=8097, dest="visdom_port")
     args = parser.parse_args(argv)
+    from ltr.admin.host_memory import keep_freed_host_memory
+    keep_freed_host_memory()
     visdom = {"host": args.visdom_host, "port": args.visdom_port} if args.visdom else None
     run_training(args.train_module, args.train_name, seed=args.seed, checkpoint=args.checkpoint,
                  resume=not args.no_resume, device=args.device, workspace=args.workspace,

@@ -126,6 +126,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
 
+    from ltr.admin.host_memory import keep_freed_host_memory
+    keep_freed_host_memory()
     from pytracking.evaluation.running import run_dataset
     from pytracking.evaluation.tracker import Tracker
     from pytracking.tracker import UnknownTrackerError

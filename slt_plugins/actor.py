@@ -205,8 +205,8 @@ class SLTActor:
         if all(r["greedy"] is not None for r in results):
             greedy = torch.cat([r["greedy"] for r in results])
         sampled = [r for r in results if r["init"] is not None]
-        init = {key: torch.cat([r["init"][key] for r in sampled]) for key in sampled[0]["init"]}
-        steps = {key: torch.cat([r["steps"][key] for r in sampled]) for key in sampled[0]["steps"]}
+        init = _cat_records([r["init"] for r in sampled])
+        steps = _cat_records([r["steps"] for r in sampled])
         rec_visible = visible[:, first:].repeat(S, 1)
         records = ReplayRecords(init=init, steps=steps, visible=rec_visible)
 
@@ -333,6 +333,13 @@ class SLTActor:
         loss = self.replay(rollouts, no_sync_ctx=no_sync_ctx)
         loss.stats = {**rollouts.stats, **loss.stats}
         return loss
+
+
+def _cat_records(records: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Concatenate records of consecutive rows; a single record (batched explore) is used as is."""
+    if len(records) == 1:
+        return dict(records[0])
+    return {key: torch.cat([rec[key] for rec in records]) for key in records[0]}
 
 
 def _on_device(rows: Union[slice, torch.Tensor], record: Dict[str, torch.Tensor]) -> Union[slice, torch.Tensor]:

@@ -82,7 +82,7 @@ class TinyBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """x: (B, 3, H, W) BGR float 0-255 -> list of (B, C_i, ceil(H/2^k), ceil(W/2^k))."""
-        x = x * (1.0 / 255.0) - 0.5
+        x = (x * (1.0 / 255.0)).sub_(0.5)  # in place: one fresh crop-sized buffer instead of two
         outs = []
         last = max(self.used_layers)
         for i, layer in enumerate((self.layer1, self.layer2, self.layer3, self.layer4), start=1):
