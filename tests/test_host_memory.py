@@ -8,17 +8,19 @@ import pytest
 from ltr.admin.host_memory import ENV_VAR, keep_freed_host_memory
 
 _PROBE = """
-import resource, sys, torch
+import resource, torch
+torch.set_num_threads(1)
 from ltr.admin.host_memory import keep_freed_host_memory
 applied = keep_freed_host_memory()
-x = torch.ones(1 << 20)  # 4 MiB, above glibc's default mmap threshold
-for _ in range(3):  # warm up: the first blocks always come fresh
-    y = x * 2.0
-    del y
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(50):
-    y = x * 2.0
-    del y
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.GroupNorm(4, 16), torch.nn.ReLU(),
+                          torch.nn.Conv2d(16, 16, 3, stride=2, padding=1), torch.nn.ReLU())
+x = torch.rand(8, 3, 96, 96)  # activations of about 4 MiB, as in a batched tiny-tracker step
+with torch.no_grad():
+    for _ in range(3):  # warm up: the first blocks always come fresh
+        net(x * 2.0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        net(x * 2.0)
 print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -35,11 +37,11 @@ def _probe(env_value):
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_freed_tensor_memory_is_reused_without_page_faults():
     applied, faults = _probe("1")
-    assert applied
-    assert faults < 100  # 50 fresh 4 MiB tensors would touch 51,200 new pages
     opted_out, faults_default = _probe("0")
-    assert not opted_out
-    assert faults_default > 10 * max(faults, 1)  # the glibc default really faults: the setting matters
+    assert applied and not opted_out
+    # glibc's defaults fault on tens of thousands of fresh pages here (60-80k measured); kept memory
+    # is reused (about 1-2k faults left)
+    assert faults * 10 < faults_default
 
 
 def test_opt_out_is_honoured(monkeypatch):
