@@ -39,6 +39,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks._common import command_line, cpu_model
+from ltr.admin.seeding import seed_everything
 from ltr.admin.settings import Settings
 
 #: Arm name -> (kind, overrides of the SLT setting); 'flt' arms use the FLT setting.
@@ -184,6 +185,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
     recipe_file = ckpt_dir / "flt_start.json"
     if not (start.exists() and recipe_file.exists() and json.loads(recipe_file.read_text()) == recipe):
         settings = make_settings(args, "flt_start", workdir, seed, None)
+        seed_everything(seed)  # the random initial weights
         trainer = flt_mod.build_trainer(settings, quiet=True)
         tic = time.perf_counter()
         summary = train_with_bar(trainer, f"seed {seed}: FLT start", max_iterations=args.flt_iterations,
@@ -201,6 +203,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         kind = spec.pop("kind")
         module = flt_mod if kind == "flt" else slt_mod
         settings = make_settings(args, arm, workdir, seed + 1000, str(start))
+        seed_everything(seed + 1000)
         settings.synthetic_train_overrides = args.train_synthetic_overrides
         if kind == "slt":
             if args.T is not None:
@@ -232,6 +235,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
                                "train_stats": trainer.history[-1] if trainer.history else {}}
         if arm == "slt" and args.equal_frames:
             flt_settings = make_settings(args, "flt_equal_frames", workdir, seed + 1000, str(start))
+            seed_everything(seed + 1000)
             flt_settings.synthetic_train_overrides = args.train_synthetic_overrides
             flt_mod.configure(flt_settings)
             flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)

@@ -9,17 +9,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import random
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
 import torch
 
 from ltr.admin import distributed
+from ltr.admin.seeding import seed_everything
 from ltr.admin.settings import Settings
 
 
@@ -55,9 +54,7 @@ def build_settings(train_module: str, train_name: str, seed: int = 0, checkpoint
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    random.seed(seed + rank)
-    np.random.seed(seed + rank)
-    torch.manual_seed(seed + rank)
+    seed_everything(seed + rank)
     return settings
 
 

@@ -55,3 +55,19 @@ def test_arm_learning_rates_scale_every_group() -> None:
     # SLT keeps its recipe unless --slt-lr names a base rate
     assert slt_vs_flt.arm_lr_factor(args, "slt", bare) == 1.0
     assert slt_vs_flt.arm_lr_factor(SimpleNamespace(flt_lr=None, slt_lr=2e-4), "slt", bare) == pytest.approx(0.2)
+
+
+def test_flt_start_is_reproducible_under_a_seed(tmp_path: Path) -> None:
+    """The FLT start's random initial weights and its training follow --seed, not the process."""
+    from ltr.admin.checkpoint import load_checkpoint
+
+    small = ["--tracker", "siamrpnpp", "--threads", "1", "--flt-iterations", "3", "--budget-s", "0.5",
+             "--test-videos", "1", "--test-frames", "4", "--T", "3", "--episodes", "1"]
+    weights = []
+    for run in ("a", "b"):
+        torch.manual_seed(hash(run) % 1000)  # a different global state before each run
+        assert slt_vs_flt.main(small + ["--out", str(tmp_path / run)]) == 0
+        weights.append(load_checkpoint(tmp_path / run / "checkpoints" / "flt_start.pth")["net"])
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
