@@ -36,7 +36,7 @@ import torch
 from slt_plugins.adapter import LossOutput, ReplayRecords, SLTAdapter, index_records, stack_records
 from slt_plugins.registry import get, register
 from slt_plugins.sampler import Episode
-from slt_plugins.scst import FRAME_SCORES, iou_xywh, reward_to_go, self_critical_advantage
+from slt_plugins.scst import iou_xywh, require_frame_split, reward_to_go, self_critical_advantage
 
 __all__ = ["Rollouts", "SLTActor"]
 
@@ -123,9 +123,8 @@ class SLTActor:
             raise ValueError("baseline='mean' needs num_samples >= 2.")
         if advantage not in ("episode", "reward_to_go"):
             raise ValueError(f"advantage must be 'episode' or 'reward_to_go', got {advantage!r}.")
-        if advantage == "reward_to_go" and reward not in FRAME_SCORES:
-            raise ValueError(f"advantage='reward_to_go' needs a reward with a per-frame split, one of "
-                             f"{sorted(FRAME_SCORES)}; got {reward!r}.")
+        if advantage == "reward_to_go":
+            require_frame_split(reward)
         if start not in ("first_frame", "template"):
             raise ValueError(f"start must be 'first_frame' or 'template', got {start!r}.")
         self.adapter = adapter

@@ -38,8 +38,8 @@ import torch
 from slt_plugins.registry import register
 
 __all__ = ["iou_xywh", "average_overlap", "success_auc", "success_rate", "sr50", "sr75",
-           "SUCCESS_THRESHOLDS", "FRAME_SCORES", "reward_to_go", "self_critical_advantage", "scst_loss",
-           "SCSTLoss"]
+           "SUCCESS_THRESHOLDS", "FRAME_SCORES", "require_frame_split", "reward_to_go",
+           "self_critical_advantage", "scst_loss", "SCSTLoss"]
 
 #: Overlap thresholds 0, 0.05, ..., 1 of the success plot (OTB/LaSOT convention).
 SUCCESS_THRESHOLDS = torch.linspace(0.0, 1.0, 21, dtype=torch.float64)
@@ -58,13 +58,39 @@ def iou_xywh(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(inter))
 
 
+def _visible_shares(values: torch.Tensor, visible: Optional[torch.Tensor]) -> torch.Tensor:
+    """(..., T) each frame's part of the mean of ``values`` over the frames where ``visible``
+    (..., T) is True: value / (visible frames), 0 on invisible frames and where none is visible."""
+    if visible is None:
+        return values / values.shape[-1]
+    vis = visible.to(device=values.device, dtype=values.dtype).expand_as(values)
+    return values * vis / vis.sum(dim=-1, keepdim=True).clamp_min(1.0)
+
+
 def _visible_mean(values: torch.Tensor, visible: Optional[torch.Tensor]) -> torch.Tensor:
     """Mean of ``values`` (..., T) over the frames where ``visible`` (..., T) is True; 0 if none."""
-    if visible is None:
-        return values.mean(dim=-1)
-    vis = visible.to(device=values.device, dtype=values.dtype).expand_as(values)
-    count = vis.sum(dim=-1)
-    return (values * vis).sum(dim=-1) / count.clamp_min(1.0)
+    return _visible_shares(values, visible).sum(dim=-1)
+
+
+def _success_frames(iou: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(..., T) 1 where ``IoU > threshold``, else 0."""
+    return (iou > threshold).to(iou.dtype)
+
+
+def _success_auc_frames(iou: torch.Tensor) -> torch.Tensor:
+    """(..., T) per frame, the fraction of thresholds 0:0.05:1 that the IoU exceeds."""
+    thr = SUCCESS_THRESHOLDS.to(device=iou.device, dtype=iou.dtype)
+    return (iou.unsqueeze(-1) > thr).to(iou.dtype).mean(dim=-1)
+
+
+#: Per-frame score behind each registered reward: reward = mean of the score over visible frames.
+#: Each maps the (..., T) IoU of a rollout to (..., T) scores.
+FRAME_SCORES = {
+    "ao": lambda iou: iou,
+    "auc": _success_auc_frames,
+    "sr50": lambda iou: _success_frames(iou, 0.5),
+    "sr75": lambda iou: _success_frames(iou, 0.75),
+}
 
 
 @register("reward", "ao")
@@ -88,18 +114,13 @@ def success_auc(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
                 visible: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Area under the success curve: mean over thresholds 0:0.05:1 of the fraction of visible
     frames whose IoU exceeds the threshold (``IoU > thr``). Shapes as :func:`average_overlap`."""
-    iou = iou_xywh(pred_xywh, gt_xywh)
-    thr = SUCCESS_THRESHOLDS.to(device=iou.device, dtype=iou.dtype)
-    success = (iou.unsqueeze(-2) > thr.unsqueeze(-1)).to(iou.dtype)  # (..., 21, T)
-    vis = None if visible is None else visible.unsqueeze(-2)
-    return _visible_mean(success, vis).mean(dim=-1)
+    return _visible_mean(_success_auc_frames(iou_xywh(pred_xywh, gt_xywh)), visible)
 
 
 def success_rate(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
                  visible: Optional[torch.Tensor] = None, threshold: float = 0.5) -> torch.Tensor:
     """Fraction of visible frames with ``IoU > threshold``. Shapes as :func:`average_overlap`."""
-    iou = iou_xywh(pred_xywh, gt_xywh)
-    return _visible_mean((iou > threshold).to(iou.dtype), visible)
+    return _visible_mean(_success_frames(iou_xywh(pred_xywh, gt_xywh), threshold), visible)
 
 
 @register("reward", "sr50")
@@ -114,19 +135,12 @@ def sr75(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor, visible: Optional[torch
     return success_rate(pred_xywh, gt_xywh, visible, threshold=0.75)
 
 
-def _success_auc_frames(iou: torch.Tensor) -> torch.Tensor:
-    thr = SUCCESS_THRESHOLDS.to(device=iou.device, dtype=iou.dtype)
-    return (iou.unsqueeze(-1) > thr).to(iou.dtype).mean(dim=-1)
-
-
-#: Per-frame score behind each registered reward: reward = mean of the score over visible frames.
-#: Each maps the (..., T) IoU of a rollout to (..., T) scores.
-FRAME_SCORES = {
-    "ao": lambda iou: iou,
-    "auc": _success_auc_frames,
-    "sr50": lambda iou: (iou > 0.5).to(iou.dtype),
-    "sr75": lambda iou: (iou > 0.75).to(iou.dtype),
-}
+def require_frame_split(reward: object) -> None:
+    """Raise ValueError unless ``reward`` names a reward of :data:`FRAME_SCORES` (a custom reward
+    callable has no known per-frame split, so it has no reward-to-go)."""
+    if not isinstance(reward, str) or reward not in FRAME_SCORES:
+        raise ValueError(f"reward-to-go needs a reward with a per-frame split, one of {sorted(FRAME_SCORES)}; "
+                         f"got {reward!r}.")
 
 
 def reward_to_go(reward: str, pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
@@ -137,18 +151,10 @@ def reward_to_go(reward: str, pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
     equals the reward itself. Shapes as :func:`average_overlap`.
 
     Raises:
-        ValueError: ``reward`` is not one of :data:`FRAME_SCORES` (a custom reward callable has
-            no known per-frame split).
+        ValueError: see :func:`require_frame_split`.
     """
-    if reward not in FRAME_SCORES:
-        raise ValueError(f"reward-to-go needs a reward with a per-frame split, one of {sorted(FRAME_SCORES)}; "
-                         f"got {reward!r}.")
-    scores = FRAME_SCORES[reward](iou_xywh(pred_xywh, gt_xywh))
-    if visible is None:
-        parts = scores / scores.shape[-1]
-    else:
-        vis = visible.to(device=scores.device, dtype=scores.dtype).expand_as(scores)
-        parts = scores * vis / vis.sum(dim=-1, keepdim=True).clamp_min(1.0)
+    require_frame_split(reward)
+    parts = _visible_shares(FRAME_SCORES[reward](iou_xywh(pred_xywh, gt_xywh)), visible)
     return parts.flip(-1).cumsum(dim=-1).flip(-1)
 
 
