@@ -39,6 +39,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks._common import command_line, cpu_model
+from ltr.admin.host_memory import keep_freed_host_memory
 from ltr.admin.seeding import seed_everything
 from ltr.admin.settings import Settings
 
@@ -63,6 +64,9 @@ def machine_description() -> str:
 
 
 def make_settings(args, project: str, workdir: Path, seed: int, checkpoint: Optional[str]) -> Settings:
+    """Settings of one training run, after seeding the global generators with ``seed`` (the random
+    initial weights and any global draws while the trainer is built follow it)."""
+    seed_everything(seed)
     settings = Settings()
     settings.env.checkpoints_dir = str(workdir / "train")
     settings.module_name, settings.script_name = args.tracker, project
@@ -185,7 +189,6 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
     recipe_file = ckpt_dir / "flt_start.json"
     if not (start.exists() and recipe_file.exists() and json.loads(recipe_file.read_text()) == recipe):
         settings = make_settings(args, "flt_start", workdir, seed, None)
-        seed_everything(seed)  # the random initial weights
         trainer = flt_mod.build_trainer(settings, quiet=True)
         tic = time.perf_counter()
         summary = train_with_bar(trainer, f"seed {seed}: FLT start", max_iterations=args.flt_iterations,
@@ -203,7 +206,6 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         kind = spec.pop("kind")
         module = flt_mod if kind == "flt" else slt_mod
         settings = make_settings(args, arm, workdir, seed + 1000, str(start))
-        seed_everything(seed + 1000)
         settings.synthetic_train_overrides = args.train_synthetic_overrides
         if kind == "slt":
             if args.T is not None:
@@ -235,7 +237,6 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
                                "train_stats": trainer.history[-1] if trainer.history else {}}
         if arm == "slt" and args.equal_frames:
             flt_settings = make_settings(args, "flt_equal_frames", workdir, seed + 1000, str(start))
-            seed_everything(seed + 1000)
             flt_settings.synthetic_train_overrides = args.train_synthetic_overrides
             flt_mod.configure(flt_settings)
             flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)
@@ -370,7 +371,6 @@ def main(argv=None) -> int:
         args.flt_iterations = FLT_START_ITERATIONS.get(args.tracker, 1200)
     args.marks = sorted(m for m in args.marks if m < args.budget_s)  # a mark at or past the end is the final checkpoint
     torch.set_num_threads(args.threads)
-    from ltr.admin.host_memory import keep_freed_host_memory
     kept_host_memory = keep_freed_host_memory()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
