@@ -23,7 +23,7 @@ import ctypes.util
 import os
 import platform
 
-__all__ = ["keep_freed_host_memory", "ENV_VAR"]
+__all__ = ["keep_freed_host_memory", "on_glibc_linux", "ENV_VAR"]
 
 #: Environment variable that disables :func:`keep_freed_host_memory` when set to 0/false/no/off.
 ENV_VAR = "SLT_KEEP_FREED_MEMORY"
@@ -32,6 +32,11 @@ ENV_VAR = "SLT_KEEP_FREED_MEMORY"
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _THRESHOLD_BYTES = 1 << 30  # blocks up to 1 GiB come from (and return to) the heap
+
+
+def on_glibc_linux() -> bool:
+    """True on Linux with the GNU C library, the only place the setting applies."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
 def keep_freed_host_memory() -> bool:
@@ -43,7 +48,7 @@ def keep_freed_host_memory() -> bool:
     """
     if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc_linux():
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
