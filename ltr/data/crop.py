@@ -105,7 +105,8 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
     """Cut B square regions (centre ``centers_xy``, side ``sizes`` px) and resize them to ``out_size``.
 
     Args:
-        images: (U,3,H,W) float RGB 0-255 (possibly zero-padded, see :func:`stack_images`);
+        images: (U,3,H,W) float 0-255, RGB (or BGR, see :func:`stack_images`; every channel is
+            treated alike, so the crops keep the order), possibly zero-padded;
             U = B unless ``image_index`` is given.
         image_hw: (U,2) true (H, W) of each image.
         centers_xy: (B,2) region centres in image pixels.
@@ -116,7 +117,7 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
         image_index: optional (B,) long, the image each region is cut from (see
             :func:`stack_unique_images`); default region ``b`` from image ``b``.
     Returns:
-        (B,3,out_size,out_size) float RGB 0-255, mean-padded outside the image.
+        (B,3,out_size,out_size) float 0-255 in the images' channel order, mean-padded outside the image.
     """
     batch = images.shape[0]
     device = images.device
