@@ -43,12 +43,12 @@ from ltr.admin.host_memory import keep_freed_host_memory
 from ltr.admin.seeding import seed_everything
 from ltr.admin.settings import Settings
 
-#: Arm name -> (kind, overrides of the SLT setting); 'flt' arms use the FLT setting.
+#: Arm name -> (kind, overrides of the SLT setting), in the order the arms run; 'flt' arms use the FLT setting.
 ARMS: Dict[str, Dict[str, Any]] = {
     "flt_more": {"kind": "flt"},
-    "slt": {"kind": "slt"},                                           # +SS+SO+SA
     "ss": {"kind": "slt", "scst_weight": 0.0, "interval_prob": 0.0},  # +SS
     "ss_so": {"kind": "slt", "interval_prob": 0.0},                   # +SS+SO
+    "slt": {"kind": "slt"},                                           # +SS+SO+SA
 }
 #: Final factor of the FLT start's cosine schedule for recipes that do not name one.
 DEFAULT_FINAL_LR_FACTOR = 0.05
@@ -177,6 +177,14 @@ def evaluate(args, checkpoint: Path, results_dir: Path, label: str, sequences) -
     return {"evaluation": evaluation, "summary": evaluation.summary()}
 
 
+def selected_arms(args) -> List[str]:
+    """The arms to train, in the order they run: ``--arms`` when given, else FLT-continue and SLT
+    (with the +SS and +SS+SO arms between them under ``--ablation``)."""
+    if args.arms:
+        return [arm for arm in ARMS if arm in args.arms]
+    return ["flt_more"] + (["ss", "ss_so"] if args.ablation else []) + ["slt"]
+
+
 def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
     flt_mod = setting_module(args.tracker, "tiny")
     slt_mod = setting_module(args.tracker, "slt_tiny")
@@ -200,8 +208,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         if (ckpt_dir / "flt_start_stats.json").exists() else {}
 
     # 3. arms, one after the other, same wall-time budget and threads
-    arms = ["flt_more"] + (["ss", "ss_so"] if args.ablation else []) + ["slt"]
-    for arm in arms:
+    for arm in selected_arms(args):
         spec = dict(ARMS[arm])
         kind = spec.pop("kind")
         module = flt_mod if kind == "flt" else slt_mod
@@ -358,6 +365,9 @@ def main(argv=None) -> int:
                              "Python literals, e.g. num_distractors='(2, 4)' distractor_similarity=0.9); the FLT "
                              "start and the test split keep the defaults")
     parser.add_argument("--ablation", action="store_true", help="add the +SS and +SS+SO arms (Table 5)")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=None,
+                        help="train only these arms (e.g. long learning curves of a few arms); overrides "
+                             "--ablation's choice")
     parser.add_argument("--equal-frames", action="store_true", dest="equal_frames",
                         help="add an FLT arm with as many frames with gradients as the SLT arm")
     parser.add_argument("--test-videos", type=int, default=40, dest="test_videos")

@@ -71,3 +71,13 @@ def test_flt_start_is_reproducible_under_a_seed(tmp_path: Path) -> None:
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+def test_arm_selection() -> None:
+    def arms(**kw):
+        return slt_vs_flt.selected_arms(SimpleNamespace(**{"arms": None, "ablation": False, **kw}))
+
+    assert arms() == ["flt_more", "slt"]
+    assert arms(ablation=True) == ["flt_more", "ss", "ss_so", "slt"]
+    # --arms keeps the run order whatever order it is given in, and wins over --ablation
+    assert arms(arms=["ss_so", "flt_more"], ablation=True) == ["flt_more", "ss_so"]
