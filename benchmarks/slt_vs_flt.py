@@ -63,18 +63,27 @@ def machine_description() -> str:
             f"python {platform.python_version()}")
 
 
-def make_settings(args, project: str, workdir: Path, seed: int, checkpoint: Optional[str]) -> Settings:
+def make_settings(tracker: str, project: str, workdir: Path, seed: int, checkpoint: Optional[str]) -> Settings:
     """Settings of one training run, after seeding the global generators with ``seed`` (the random
     initial weights and any global draws while the trainer is built follow it)."""
     seed_everything(seed)
     settings = Settings()
     settings.env.checkpoints_dir = str(workdir / "train")
-    settings.module_name, settings.script_name = args.tracker, project
+    settings.module_name, settings.script_name = tracker, project
     settings.project_path = project
     settings.seed = seed
     settings.device = "cpu"
     settings.checkpoint = checkpoint
     settings.resume = False
+    return settings
+
+
+def make_arm_settings(args, arm: str, workdir: Path, seed: int, start: Path) -> Settings:
+    """Settings of one arm: every arm of a seed starts from the FLT start ``start`` under one arm
+    seed (``seed + 1000``, so the arms train on other synthetic videos than the FLT start did) and
+    trains on the videos ``--train-synthetic`` describes."""
+    settings = make_settings(args.tracker, arm, workdir, seed + 1000, str(start))
+    settings.synthetic_train_overrides = args.train_synthetic_overrides
     return settings
 
 
@@ -196,7 +205,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
     recipe = {"tracker": args.tracker, "seed": seed, "flt_iterations": args.flt_iterations}
     recipe_file = ckpt_dir / "flt_start.json"
     if not (start.exists() and recipe_file.exists() and json.loads(recipe_file.read_text()) == recipe):
-        settings = make_settings(args, "flt_start", workdir, seed, None)
+        settings = make_settings(args.tracker, "flt_start", workdir, seed, None)
         trainer = flt_mod.build_trainer(settings, quiet=True)
         tic = time.perf_counter()
         summary = train_with_bar(trainer, f"seed {seed}: FLT start", max_iterations=args.flt_iterations,
@@ -212,8 +221,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         spec = dict(ARMS[arm])
         kind = spec.pop("kind")
         module = flt_mod if kind == "flt" else slt_mod
-        settings = make_settings(args, arm, workdir, seed + 1000, str(start))
-        settings.synthetic_train_overrides = args.train_synthetic_overrides
+        settings = make_arm_settings(args, arm, workdir, seed, start)
         if kind == "slt":
             if args.T is not None:
                 settings.num_frames = args.T
@@ -243,8 +251,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
                                "frames_nograd": summary.get("frames_nograd", 0.0),
                                "train_stats": trainer.history[-1] if trainer.history else {}}
         if arm == "slt" and args.equal_frames:
-            flt_settings = make_settings(args, "flt_equal_frames", workdir, seed + 1000, str(start))
-            flt_settings.synthetic_train_overrides = args.train_synthetic_overrides
+            flt_settings = make_arm_settings(args, "flt_equal_frames", workdir, seed, start)
             flt_mod.configure(flt_settings)
             flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)
             scale_learning_rates(flt_trainer, arm_lr_factor(args, "flt", flt_settings))
