@@ -237,6 +237,8 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
                 settings.advantage = args.advantage
             if args.episodes is not None:
                 settings.episodes_per_batch = args.episodes
+            if args.include_invisible:
+                settings.include_invisible = True
         module.configure(settings)
         trainer = module.build_trainer(settings, quiet=True)
         # Each arm continues at its recipe's learning rates, annealed to 0.1x over the same budget:
@@ -359,6 +361,9 @@ def main(argv=None) -> int:
                              "each is compared with the episode's argmax rollout")
     parser.add_argument("--episodes", type=int, default=None,
                         help="episodes per SLT iteration (default: the slt_tiny recipe's k)")
+    parser.add_argument("--include-invisible", action="store_true", dest="include_invisible",
+                        help="SLT arms: through-occlusion episodes (search frames among all frames, the "
+                             "target hidden in some; rewards and box losses count visible frames only)")
     parser.add_argument("--flt-lr", type=float, default=None, dest="flt_lr",
                         help="base learning rate of the FLT-continue arm (default: where the FLT start's "
                              "schedule ended; other parameter groups keep their ratio to it)")

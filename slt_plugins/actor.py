@@ -36,7 +36,7 @@ import torch
 from slt_plugins.adapter import LossOutput, ReplayRecords, SLTAdapter, index_records, stack_records
 from slt_plugins.registry import get, register
 from slt_plugins.sampler import Episode
-from slt_plugins.scst import iou_xywh, require_frame_split, reward_to_go, self_critical_advantage
+from slt_plugins.scst import iou_xywh, require_frame_split, reward_to_go, self_critical_advantage, visible_mean
 
 __all__ = ["Rollouts", "SLTActor"]
 
@@ -219,8 +219,7 @@ class SLTActor:
             to_go = reward_to_go(self.reward_name, pred, gt_tracked.unsqueeze(0), vis_tracked.unsqueeze(0))
             advantage = self_critical_advantage(to_go[1:].transpose(0, 1).float(), to_go[0].float(), self.baseline)
         iou = iou_xywh(pred, gt_tracked.unsqueeze(0))  # (1+S, k, T')
-        vis_f = vis_tracked.float().unsqueeze(0)
-        miou = (iou * vis_f).sum(-1) / vis_f.sum(-1).clamp_min(1.0)  # (1+S, k)
+        miou = visible_mean(iou, vis_tracked.unsqueeze(0))  # (1+S, k)
 
         stats = {
             "reward/argmax": rewards[0].mean().item(),

@@ -18,7 +18,20 @@ Rules, in frame numbers of the original video:
   ``max_interval``, or than ``max_gap`` for every possible template), the next visible
   frame is taken: the only case where an interval exceeds its limit.
 
-Videos with fewer than T + 1 visible frames are skipped. Image datasets
+Videos with fewer than T + 1 visible frames are skipped.
+
+Through-occlusion episodes (``include_invisible=True``, not part of the official recipe): the
+search frames are taken among all frames, visible or not, with the same consecutive or
+interval steps, so the trackers live through occlusions and out-of-view stretches as they do at
+test time (where a tracker that jumps to a distractor while its target is hidden is usually lost
+for good). The template and the first search frame are visible (the first search frame's box
+starts the trackers), the first search frame is drawn first and the template among the visible
+frames at most ``max_gap`` before it, and at least ``min_visible_share`` of the search frames must
+show the target (else the draw moves on to another sequence). ``Episode.visible`` marks the
+hidden frames: rewards and box losses skip them, while the actions taken on them still carry
+the episode's advantage.
+
+Image datasets
 (``is_video_sequence() == False``) become episodes by augmentation: the template is the
 image itself and the T search frames are shifted, scaled and sometimes blurred copies
 whose transform drifts smoothly (a clipped random walk), so the target moves like in a
@@ -58,7 +71,7 @@ class Episode:
         template_box_xywh: (4,) float, target in the template frame, image pixels.
         frames: T search frames, H x W x 3 uint8 RGB.
         boxes_xywh: (T, 4) float, target in each search frame, image pixels.
-        visible: (T,) bool, target visible (all True for episodes from this sampler).
+        visible: (T,) bool, target visible (all True unless the sampler includes invisible frames).
         dataset_name, sequence_name: where the episode comes from.
         template_frame_id: frame number of the template in its video.
         frame_ids: T frame numbers of the search frames (all 0 for image datasets).
@@ -129,13 +142,18 @@ class SequenceSampler(torch.utils.data.Dataset):
         image_drift: random-walk step of shift and scale per frame, as a fraction of their limits.
         image_blur_prob: probability that an augmented frame is blurred.
         max_redraws: give up (RuntimeError) after this many failed draws for one episode.
+        include_invisible: take search frames among all frames, not only visible ones
+            (through-occlusion episodes, see the module docstring). Official SLT: False.
+        min_visible_share: with ``include_invisible``, the least share of the T search frames
+            in which the target must be visible.
     """
 
     def __init__(self, datasets: Sequence[Any], p_datasets: Optional[Sequence[float]] = None,
                  num_episodes: int = 1000, num_frames: int = 24, max_gap: Optional[int] = 300,
                  max_interval: int = 10, interval_prob: float = 0.3, seed: int = 0,
                  image_shift: float = 0.5, image_scale: float = 0.2, image_drift: float = 0.25,
-                 image_blur_prob: float = 0.2, max_redraws: int = 100):
+                 image_blur_prob: float = 0.2, max_redraws: int = 100, include_invisible: bool = False,
+                 min_visible_share: float = 0.5):
         if not datasets:
             raise ValueError("SequenceSampler needs at least one dataset.")
         if p_datasets is None:
@@ -151,6 +169,8 @@ class SequenceSampler(torch.utils.data.Dataset):
             raise ValueError(f"max_interval must be at least 1, got {max_interval}.")
         if max_gap is not None and max_gap < 1:
             raise ValueError(f"max_gap must be at least 1 (or None), got {max_gap}.")
+        if not 0.0 < min_visible_share <= 1.0:
+            raise ValueError(f"min_visible_share must be in (0, 1], got {min_visible_share}.")
         self.datasets = list(datasets)
         self.p_datasets = p / p.sum()
         self.num_episodes = int(num_episodes)
@@ -164,6 +184,8 @@ class SequenceSampler(torch.utils.data.Dataset):
         self.image_drift = float(image_drift)
         self.image_blur_prob = float(image_blur_prob)
         self.max_redraws = int(max_redraws)
+        self.include_invisible = bool(include_invisible)
+        self.min_visible_share = float(min_visible_share)
         self.epoch = 0
         self.bad_frames = 0  # per process: DataLoader workers count their own; see Episode.bad_frames
         self._bad_types: Optional[Tuple[type, ...]] = None
@@ -274,13 +296,57 @@ class SequenceSampler(torch.utils.data.Dataset):
                 positions.append(int(rng.integers(pos + 1, hi_j + 1)))
         return int(vis_ids[p]), [int(vis_ids[i]) for i in positions], use_intervals
 
+    def sample_frame_ids_through_invisible(self, visible: np.ndarray,
+                                           rng: np.random.Generator) -> Tuple[int, List[int], bool]:
+        """Like :meth:`sample_frame_ids`, but the search frames after the first may be invisible.
+
+        Returns (template frame, T search frames, whether interval mode was used); raises
+        ``_NoEpisode`` when the video is too short or the draw shows the target in fewer than
+        ``min_visible_share`` of the search frames.
+        """
+        n, T = len(visible), self.num_frames
+        vis_ids = np.flatnonzero(visible)
+        # first search frame: visible, after a visible template within max_gap, T - 1 frames left after it
+        first = vis_ids[(vis_ids >= 1) & (vis_ids <= n - T)]
+        if self.max_gap is not None:
+            previous = np.searchsorted(vis_ids, first, side="left") - 1  # nearest visible frame before
+            first = first[(previous >= 0) & (first - vis_ids[np.maximum(previous, 0)] <= self.max_gap)]
+        else:
+            first = first[first > vis_ids[0]]
+        if len(first) == 0:
+            raise _NoEpisode(f"{n} frames ({len(vis_ids)} visible): no visible frame with a visible template "
+                             f"before it and {T - 1} frames after it")
+        use_intervals = self.max_interval > 1 and rng.random() < self.interval_prob
+        max_step = self.max_interval if use_intervals else 1
+        q = int(first[rng.integers(len(first))])
+        lo = q - self.max_gap if self.max_gap is not None else 0
+        templates = vis_ids[(vis_ids < q) & (vis_ids >= lo)]
+        tpl = int(templates[rng.integers(len(templates))])
+        ids = [q]
+        for j in range(1, T):
+            room = (n - 1 - (T - 1 - j)) - ids[-1]  # keep a frame for each remaining step
+            ids.append(ids[-1] + int(rng.integers(1, min(max_step, room) + 1)))
+        shown = int(visible[ids].sum())
+        if shown < math.ceil(self.min_visible_share * T):
+            raise _NoEpisode(f"target visible in {shown} of {T} search frames, need {self.min_visible_share:.0%}")
+        return tpl, ids, use_intervals
+
     def _draw_video(self, dataset: Any, seq_id: int, info: dict, rng: np.random.Generator) -> Episode:
-        tpl_id, search_ids, _ = self.sample_frame_ids(self._usable(info), rng)
+        usable = self._usable(info)
+        if self.include_invisible:
+            tpl_id, search_ids, _ = self.sample_frame_ids_through_invisible(usable, rng)
+            visible = torch.as_tensor(usable[search_ids], dtype=torch.bool)
+        else:
+            tpl_id, search_ids, _ = self.sample_frame_ids(usable, rng)
+            visible = torch.ones(self.num_frames, dtype=torch.bool)
         frames, anno, _meta = dataset.get_frames(seq_id, [tpl_id] + search_ids, info)
         boxes = torch.stack([torch.as_tensor(b, dtype=torch.float32).reshape(4) for b in anno["bbox"]])
+        search_boxes = boxes[1:].clone()
+        # a hidden frame may have no box (NaN in some annotations); nothing reads it, keep it finite
+        search_boxes[~visible.unsqueeze(1) & ~torch.isfinite(search_boxes)] = 0.0
         return Episode(template_frame=np.ascontiguousarray(frames[0]), template_box_xywh=boxes[0],
-                       frames=[np.ascontiguousarray(f) for f in frames[1:]], boxes_xywh=boxes[1:].clone(),
-                       visible=torch.ones(self.num_frames, dtype=torch.bool),
+                       frames=[np.ascontiguousarray(f) for f in frames[1:]], boxes_xywh=search_boxes,
+                       visible=visible,
                        dataset_name=dataset.get_name(), sequence_name=_sequence_name(dataset, seq_id),
                        template_frame_id=tpl_id, frame_ids=search_ids)
 

@@ -39,7 +39,7 @@ from slt_plugins.registry import register
 
 __all__ = ["iou_xywh", "average_overlap", "success_auc", "success_rate", "sr50", "sr75",
            "SUCCESS_THRESHOLDS", "FRAME_SCORES", "require_frame_split", "reward_to_go",
-           "self_critical_advantage", "scst_loss", "SCSTLoss"]
+           "self_critical_advantage", "scst_loss", "SCSTLoss", "visible_mean"]
 
 #: Overlap thresholds 0, 0.05, ..., 1 of the success plot (OTB/LaSOT convention).
 SUCCESS_THRESHOLDS = torch.linspace(0.0, 1.0, 21, dtype=torch.float64)
@@ -63,11 +63,13 @@ def _visible_shares(values: torch.Tensor, visible: Optional[torch.Tensor]) -> to
     (..., T) is True: value / (visible frames), 0 on invisible frames and where none is visible."""
     if visible is None:
         return values / values.shape[-1]
-    vis = visible.to(device=values.device, dtype=values.dtype).expand_as(values)
-    return values * vis / vis.sum(dim=-1, keepdim=True).clamp_min(1.0)
+    vis = visible.to(device=values.device).bool().expand_as(values)
+    count = vis.sum(dim=-1, keepdim=True).clamp_min(1).to(values.dtype)
+    # where, not a product: a score on a hidden frame may be NaN (no box there) and must not leak
+    return torch.where(vis, values, torch.zeros_like(values)) / count
 
 
-def _visible_mean(values: torch.Tensor, visible: Optional[torch.Tensor]) -> torch.Tensor:
+def visible_mean(values: torch.Tensor, visible: Optional[torch.Tensor]) -> torch.Tensor:
     """Mean of ``values`` (..., T) over the frames where ``visible`` (..., T) is True; 0 if none."""
     return _visible_shares(values, visible).sum(dim=-1)
 
@@ -106,7 +108,7 @@ def average_overlap(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
     Returns:
         (...) float rewards in [0, 1].
     """
-    return _visible_mean(iou_xywh(pred_xywh, gt_xywh), visible)
+    return visible_mean(iou_xywh(pred_xywh, gt_xywh), visible)
 
 
 @register("reward", "auc")
@@ -114,13 +116,13 @@ def success_auc(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
                 visible: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Area under the success curve: mean over thresholds 0:0.05:1 of the fraction of visible
     frames whose IoU exceeds the threshold (``IoU > thr``). Shapes as :func:`average_overlap`."""
-    return _visible_mean(_success_auc_frames(iou_xywh(pred_xywh, gt_xywh)), visible)
+    return visible_mean(_success_auc_frames(iou_xywh(pred_xywh, gt_xywh)), visible)
 
 
 def success_rate(pred_xywh: torch.Tensor, gt_xywh: torch.Tensor,
                  visible: Optional[torch.Tensor] = None, threshold: float = 0.5) -> torch.Tensor:
     """Fraction of visible frames with ``IoU > threshold``. Shapes as :func:`average_overlap`."""
-    return _visible_mean(_success_frames(iou_xywh(pred_xywh, gt_xywh), threshold), visible)
+    return visible_mean(_success_frames(iou_xywh(pred_xywh, gt_xywh), threshold), visible)
 
 
 @register("reward", "sr50")

@@ -170,3 +170,37 @@ def test_overflowing_box_head_keeps_the_previous_box_and_counts_the_frame(net):
     healthy = SiamRPNPP(TrackerParams(model_size="tiny"), core=SiamRPNCore(net, SiamRPNConfig.tiny()))
     healthy.initialize(video.frames[0], {"init_bbox": video.boxes[0].tolist()})
     assert all("nonfinite_frames" not in healthy.track(video.frames[t]) for t in (1, 2, 3))
+
+
+def test_hidden_frames_carry_the_advantage_but_no_box_loss(net):
+    """Through-occlusion episodes: the action on a hidden frame is part of the SCST term, while
+    the box loss skips the frame whatever box it holds."""
+    videos = _videos(1, frames=4, seed=30)
+    adapter = SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()), LogitSoftmaxPolicy(4.0, 0.01))
+    frames = videos[0].frames
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        init = adapter.initialize([frames[0]], torch.tensor(videos[0].boxes[:1]))
+        outs = [adapter.step([frames[t]], torch.tensor([True]), gen, torch.tensor(videos[0].boxes[t:t + 1]))
+                for t in range(1, 4)]
+    steps = stack_records([o.record for o in outs])
+    hidden_middle = torch.tensor([[True, False, True]])
+    explore_logp = torch.stack([o.log_prob for o in outs], dim=1)
+
+    adapter.box_weight, adapter.scst_weight = 0.0, 1.0
+    loss = adapter.replay_loss(ReplayRecords(init=init, steps=steps, visible=hidden_middle), torch.tensor([1.0]))
+    torch.testing.assert_close(loss.scst, -explore_logp.mean(), atol=1e-4, rtol=1e-4)
+
+    adapter.box_weight, adapter.scst_weight = 1.0, 0.0
+    moved = {k: v.clone() for k, v in steps.items()}
+    moved["gt_crop"][:, 1] = torch.tensor([3.0, 5.0, 40.0, 20.0])  # another box on the middle frame
+
+    def box_total(step_records, visible):
+        torch.manual_seed(0)  # anchor targets keep a random subset of positives and negatives
+        with torch.no_grad():
+            return adapter.replay_loss(ReplayRecords(init=init, steps=step_records, visible=visible),
+                                       torch.tensor([0.0])).total
+
+    assert torch.equal(box_total(steps, hidden_middle), box_total(moved, hidden_middle))
+    all_visible = torch.ones(1, 3, dtype=torch.bool)
+    assert not torch.equal(box_total(steps, all_visible), box_total(moved, all_visible))

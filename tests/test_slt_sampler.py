@@ -238,3 +238,56 @@ def test_image_read_error_is_a_bad_frame():
                               interval_prob=0.0)
     eps = [sampler[i] for i in range(10)]
     assert sampler.bad_frames > 0 and all(3 not in e.frame_ids + [e.template_frame_id] for e in eps)
+
+
+def test_through_occlusion_episodes_keep_hidden_frames_and_mark_them():
+    sampler = _video_sampler(include_invisible=True, interval_prob=0.0, min_visible_share=0.5)
+    ds = sampler.datasets[0]
+    hidden = 0
+    for i in range(len(sampler)):
+        ep = sampler[i]
+        vis = ds.visibility[int(ep.sequence_name.split("-")[1])]
+        ids = ep.frame_ids
+        # consecutive mode: every frame of the video, hidden ones included
+        assert np.diff(ids).tolist() == [1] * (sampler.num_frames - 1)
+        assert vis[ep.template_frame_id] and vis[ids[0]] and ep.visible[0]
+        assert ep.template_frame_id < ids[0] <= ep.template_frame_id + sampler.max_gap
+        assert ep.visible.tolist() == [bool(vis[f]) for f in ids]
+        assert int(ep.visible.sum()) >= 4
+        assert [int(f[0, 0, 0]) for f in ep.frames] == ids
+        hidden += int((~ep.visible).sum())
+    assert hidden > 0  # the short occlusions of the test videos do appear in episodes
+
+
+def test_through_occlusion_intervals_and_visible_share():
+    sampler = _video_sampler(include_invisible=True, interval_prob=1.0, max_interval=5)
+    for i in range(30):
+        d = np.diff(sampler[i].frame_ids)
+        assert ((d >= 1) & (d <= 5)).all()
+    # a video that shows its target in under half of any 8-frame window gives no episode
+    sparse = [True, False, False, False] * 20
+    strict = SequenceSampler([MemoryVideoDataset([sparse])], num_episodes=2, num_frames=8, max_gap=20,
+                             interval_prob=0.0, include_invisible=True, max_redraws=5)
+    with pytest.raises(RuntimeError, match="visible in 2 of 8 search frames"):
+        strict[0]
+    lenient = SequenceSampler([MemoryVideoDataset([sparse])], num_episodes=2, num_frames=8, max_gap=20,
+                              interval_prob=0.0, include_invisible=True, min_visible_share=0.25)
+    assert lenient[0].visible.sum() == 2
+    with pytest.raises(ValueError, match="min_visible_share"):
+        SequenceSampler([MemoryVideoDataset([sparse])], min_visible_share=0.0)
+
+
+def test_hidden_frames_without_a_box_get_a_finite_one():
+    class NoBoxWhenHidden(MemoryVideoDataset):
+        def get_sequence_info(self, seq_id):
+            info = super().get_sequence_info(seq_id)
+            info["bbox"][~info["visible"]] = float("nan")
+            return info
+
+    vis = _occluded(80, 3)
+    sampler = SequenceSampler([NoBoxWhenHidden([vis])], num_episodes=20, num_frames=8, max_gap=20,
+                              interval_prob=0.0, include_invisible=True)
+    for i in range(20):
+        ep = sampler[i]
+        assert torch.isfinite(ep.boxes_xywh).all()
+        assert ep.boxes_xywh[ep.visible, 0].long().tolist() == [f for f, v in zip(ep.frame_ids, ep.visible) if v]

@@ -138,3 +138,14 @@ def test_scst_loss_with_per_frame_advantage():
     assert adv.shape == (2, 1, 3)
     with pytest.raises(ValueError, match="does not match"):
         self_critical_advantage(per_frame[:, None, :], torch.zeros(2))
+
+
+def test_rewards_ignore_whatever_a_hidden_frame_holds():
+    from slt_plugins.scst import average_overlap, visible_mean
+    pred = torch.tensor([[[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]]])
+    gt = torch.tensor([[[0.0, 0.0, 10.0, 10.0], [float("nan")] * 4, [5.0, 0.0, 10.0, 10.0]]])
+    visible = torch.tensor([[True, False, True]])
+    expected = (1.0 + 50.0 / 150.0) / 2
+    assert average_overlap(pred, gt, visible).item() == pytest.approx(expected)
+    assert visible_mean(torch.tensor([[1.0, float("nan"), 3.0]]), visible).item() == pytest.approx(2.0)
+    assert visible_mean(torch.tensor([[1.0, 2.0]]), torch.tensor([[False, False]])).item() == 0.0

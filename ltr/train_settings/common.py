@@ -83,7 +83,9 @@ def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, data
     Fields used: reward, samples_per_episode, replay_chunk, episodes_per_batch (k),
     iterations_per_epoch, world_size, num_frames (T), max_gap, max_interval, interval_prob, seed,
     model_size, num_workers, grad_clip, print_interval; optional ``advantage`` ('episode', the
-    official SCST weighting and the default, or 'reward_to_go', see :class:`slt_plugins.actor.SLTActor`).
+    official SCST weighting and the default, or 'reward_to_go', see :class:`slt_plugins.actor.SLTActor`)
+    and ``include_invisible`` (False, the official sampler, or True for through-occlusion episodes,
+    see :mod:`slt_plugins.sampler`).
     """
     from slt_plugins.actor import SLTActor
     from slt_plugins.sampler import SequenceSampler
@@ -97,7 +99,8 @@ def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, data
     sampler = SequenceSampler(datasets, p_datasets, num_episodes=num_episodes,
                               num_frames=settings.num_frames, max_gap=settings.max_gap,
                               max_interval=settings.max_interval, interval_prob=settings.interval_prob,
-                              seed=settings.seed)
+                              seed=settings.seed,
+                              include_invisible=bool(getattr(settings, "include_invisible", False)))
     optimizer, scheduler = make_optimizer(net)
     trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
                          tracker_name=tracker_name, model_size=settings.model_size, lr_scheduler=scheduler,
