@@ -3,7 +3,7 @@ of the box loss at a checkpoint.
 
     python benchmarks/slt_signal.py --tracker siamrpnpp --checkpoint FLT_START.pth [--setting slt_tiny]
         [--batches 24] [--episodes K] [--samples-per-episode S] [--T N] [--temperature X]
-        [--seed 0] [--threads 1] [--json FILE]
+        [--include-invisible] [--seed 0] [--threads 1] [--json FILE]
 
 For N independent batches of the setting's episodes, the script explores once and replays twice
 on the same rollouts: once with only the SCST term (weight 1) and once with only the tracker's box
@@ -86,6 +86,7 @@ def build_trainer(args):
     module = setting_module(args.tracker, args.setting)
     settings = make_settings(args.tracker, args.setting, Path(args.workdir), args.seed, args.checkpoint)
     settings.interval_prob = 0.0
+    settings.include_invisible = args.include_invisible
     for field, value in (("episodes_per_batch", args.episodes), ("samples_per_episode", args.samples_per_episode),
                          ("num_frames", args.T), ("temperature", args.temperature)):
         if value is not None:
@@ -144,6 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--samples-per-episode", type=int, default=None, dest="samples_per_episode")
     parser.add_argument("--T", type=int, default=None, help="frames per episode (default: the setting's)")
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--include-invisible", action="store_true", dest="include_invisible",
+                        help="through-occlusion episodes (docs/slt.md, 'Episode sampler')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", default="workspace/slt_signal", help="scratch folder of the trainer")
@@ -162,7 +165,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = {"tracker": args.tracker, "setting": args.setting, "checkpoint": str(args.checkpoint),
               "batches": args.batches, "episodes": settings.episodes_per_batch,
               "samples_per_episode": settings.samples_per_episode, "T": settings.num_frames,
-              "temperature": settings.temperature, "seed": args.seed}
+              "temperature": settings.temperature, "include_invisible": args.include_invisible, "seed": args.seed}
     print(f"\n{args.batches} batches of {config['episodes']} episodes x {config['samples_per_episode']} "
           f"sampled rollouts x T = {config['T']}, temperature {config['temperature']:g} ({seconds:.0f} s)")
     table = format_table(result)

@@ -41,11 +41,13 @@ def test_signal_run_end_to_end(tmp_path: Path) -> None:
                             tracker="siamrpnpp", size="tiny")
     report = tmp_path / "signal.json"
     rc = slt_signal.main(["--checkpoint", str(start), "--batches", "2", "--episodes", "2", "--T", "3",
-                          "--samples-per-episode", "2", "--workdir", str(tmp_path / "work"), "--json", str(report)])
+                          "--samples-per-episode", "2", "--include-invisible", "--workdir", str(tmp_path / "work"),
+                          "--json", str(report)])
     assert rc == 0
     payload = json.loads(report.read_text())
     assert set(payload["terms"]) == {"scst", "box"}
     assert payload["config"]["episodes"] == 2 and payload["config"]["T"] == 3
+    assert payload["config"]["include_invisible"] is True
     assert payload["terms"]["box"]["mean_norm"] > 0
     assert 0.0 <= payload["explore"]["actions/sample_differs"] <= 1.0
     assert payload["command"].startswith("python benchmarks/slt_signal.py")
