@@ -86,18 +86,22 @@ def test_sampling_trackers_follow_the_policy_and_replay_has_gradients(net):
     assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
+def _sample_one_rollout(adapter, video_seed: int, generator_seed: int):
+    """One sampling tracker through a 4-frame video: (init record, step records (1, 3, ...), log p (1, 3))."""
+    video = _videos(1, frames=4, seed=video_seed)[0]
+    gen = torch.Generator().manual_seed(generator_seed)
+    with torch.no_grad():
+        init = adapter.initialize([video.frames[0]], torch.tensor(video.boxes[:1]))
+        outs = [adapter.step([video.frames[t]], torch.tensor([True]), gen, torch.tensor(video.boxes[t:t + 1]))
+                for t in range(1, 4)]
+    return init, stack_records([o.record for o in outs]), torch.stack([o.log_prob for o in outs], dim=1)
+
+
 def test_replayed_log_probs_equal_explore_log_probs(net):
-    videos = _videos(1, frames=4, seed=20)
     adapter = SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()), LogitSoftmaxPolicy(4.0, 0.01),
                                 box_weight=0.0)
-    frames = videos[0].frames
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        init = adapter.initialize([frames[0]], torch.tensor(videos[0].boxes[:1]))
-        outs = [adapter.step([frames[t]], torch.tensor([True]), gen, torch.tensor(videos[0].boxes[t:t + 1]))
-                for t in range(1, 4)]
-    rec = ReplayRecords(init=init, steps=stack_records([o.record for o in outs]), visible=torch.ones(1, 3, dtype=torch.bool))
-    explore_logp = torch.stack([o.log_prob for o in outs], dim=1)
+    init, steps, explore_logp = _sample_one_rollout(adapter, video_seed=20, generator_seed=1)
+    rec = ReplayRecords(init=init, steps=steps, visible=torch.ones(1, 3, dtype=torch.bool))
     loss = adapter.replay_loss(rec, torch.tensor([1.0]))
     # scst (mean reduction, advantage 1) = -mean log p: equal to the explore-time log-probabilities
     torch.testing.assert_close(loss.scst, -explore_logp.mean(), atol=1e-4, rtol=1e-4)
@@ -175,17 +179,9 @@ def test_overflowing_box_head_keeps_the_previous_box_and_counts_the_frame(net):
 def test_hidden_frames_carry_the_advantage_but_no_box_loss(net):
     """Through-occlusion episodes: the action on a hidden frame is part of the SCST term, while
     the box loss skips the frame whatever box it holds."""
-    videos = _videos(1, frames=4, seed=30)
     adapter = SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()), LogitSoftmaxPolicy(4.0, 0.01))
-    frames = videos[0].frames
-    gen = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        init = adapter.initialize([frames[0]], torch.tensor(videos[0].boxes[:1]))
-        outs = [adapter.step([frames[t]], torch.tensor([True]), gen, torch.tensor(videos[0].boxes[t:t + 1]))
-                for t in range(1, 4)]
-    steps = stack_records([o.record for o in outs])
+    init, steps, explore_logp = _sample_one_rollout(adapter, video_seed=30, generator_seed=2)
     hidden_middle = torch.tensor([[True, False, True]])
-    explore_logp = torch.stack([o.log_prob for o in outs], dim=1)
 
     adapter.box_weight, adapter.scst_weight = 0.0, 1.0
     loss = adapter.replay_loss(ReplayRecords(init=init, steps=steps, visible=hidden_middle), torch.tensor([1.0]))
