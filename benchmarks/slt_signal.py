@@ -81,16 +81,12 @@ def batches(trainer):
 
 
 def build_trainer(args):
-    from benchmarks.slt_vs_flt import make_settings, setting_module
+    from benchmarks.slt_vs_flt import apply_slt_options, make_settings, setting_module
 
     module = setting_module(args.tracker, args.setting)
     settings = make_settings(args.tracker, args.setting, Path(args.workdir), args.seed, args.checkpoint)
     settings.interval_prob = 0.0
-    settings.include_invisible = args.include_invisible
-    for field, value in (("episodes_per_batch", args.episodes), ("samples_per_episode", args.samples_per_episode),
-                         ("num_frames", args.T), ("temperature", args.temperature)):
-        if value is not None:
-            setattr(settings, field, value)
+    apply_slt_options(settings, args)
     module.configure(settings)
     trainer = module.build_trainer(settings, quiet=True)
     adapter = trainer.actor.adapter

@@ -87,6 +87,21 @@ def make_arm_settings(args, arm: str, workdir: Path, seed: int, start: Path) -> 
     return settings
 
 
+#: Command-line options that change the SLT recipe -> the settings field each one sets.
+SLT_OPTION_FIELDS = {"T": "num_frames", "temperature": "temperature", "scst_weight": "scst_weight",
+                     "samples_per_episode": "samples_per_episode", "advantage": "advantage",
+                     "episodes": "episodes_per_batch", "include_invisible": "include_invisible"}
+
+
+def apply_slt_options(settings: Settings, args, keep=()) -> None:
+    """Set the SLT settings fields whose options ``args`` gives (not None; a flag only when on),
+    except the fields named in ``keep``; options ``args`` lacks are skipped."""
+    for option, field in SLT_OPTION_FIELDS.items():
+        value = getattr(args, option, None)
+        if value is not None and value is not False and field not in keep:
+            setattr(settings, field, value)
+
+
 def setting_module(tracker: str, name: str):
     try:
         return importlib.import_module(f"ltr.train_settings.{tracker}.{name}")
@@ -223,22 +238,9 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         module = flt_mod if kind == "flt" else slt_mod
         settings = make_arm_settings(args, arm, workdir, seed, start)
         if kind == "slt":
-            if args.T is not None:
-                settings.num_frames = args.T
             for key, value in spec.items():
                 setattr(settings, key, value)
-            if args.temperature is not None:
-                settings.temperature = args.temperature
-            if args.scst_weight is not None and "scst_weight" not in spec:
-                settings.scst_weight = args.scst_weight
-            if args.samples_per_episode is not None:
-                settings.samples_per_episode = args.samples_per_episode
-            if args.advantage is not None:
-                settings.advantage = args.advantage
-            if args.episodes is not None:
-                settings.episodes_per_batch = args.episodes
-            if args.include_invisible:
-                settings.include_invisible = True
+            apply_slt_options(settings, args, keep=spec)  # the arm's own fields win (+SS has no SCST)
         module.configure(settings)
         trainer = module.build_trainer(settings, quiet=True)
         # Each arm continues at its recipe's learning rates, annealed to 0.1x over the same budget:

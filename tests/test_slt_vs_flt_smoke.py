@@ -81,3 +81,16 @@ def test_arm_selection() -> None:
     assert arms(ablation=True) == ["flt_more", "ss", "ss_so", "slt"]
     # --arms keeps the run order whatever order it is given in, and wins over --ablation
     assert arms(arms=["ss_so", "flt_more"], ablation=True) == ["flt_more", "ss_so"]
+
+
+def test_slt_options_set_their_fields_unless_the_arm_keeps_them() -> None:
+    settings = Settings()
+    settings.scst_weight, settings.num_frames, settings.temperature = 1.0, 16, 4.0
+    args = SimpleNamespace(T=24, temperature=None, scst_weight=10.0, include_invisible=False, episodes=4)
+    slt_vs_flt.apply_slt_options(settings, args, keep={"scst_weight": 0.0})
+    assert settings.num_frames == 24 and settings.episodes_per_batch == 4
+    assert settings.temperature == 4.0            # option not given
+    assert settings.scst_weight == 1.0            # the arm keeps its own value
+    assert not hasattr(settings, "include_invisible")  # a flag that is off sets nothing
+    slt_vs_flt.apply_slt_options(settings, SimpleNamespace(include_invisible=True))
+    assert settings.include_invisible is True
