@@ -24,7 +24,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.slt-setup-stamp"
-WANT="$(cat "$REPO/setup.py" "$REPO/scripts/setup_env.sh" | sha256sum | cut -d' ' -f1) $REPO"
+WANT="$(cat "$REPO/setup.py" "$REPO/scripts/setup_env.sh" "$REPO/scripts/constraints.txt" | sha256sum | cut -d' ' -f1) $REPO"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
 fi
@@ -35,9 +35,13 @@ pip_install() {
     | { grep -v "^WARNING: Location '" || true; }
 }
 echo "[setup] installing packages into $VENV (first time: a few minutes)"
-pip_install wheel 'setuptools<81'
-# Pinned so pip takes them from the local wheel cache instead of downloading gigabytes.
-pip_install torch==2.14.1 torchvision==0.29.1
+# Every pip call below reads this constraints file: torch needs setuptools>=77.0.3, and a resolver
+# left free upgrades setuptools to a release without pkg_resources, which visdom's and jpeg4py's
+# source builds (--no-build-isolation) import. Keeping the pin in one file keeps every call honest.
+export PIP_CONSTRAINT="$REPO/scripts/constraints.txt"
+# torch pinned so pip takes it from the local wheel cache instead of downloading gigabytes;
+# setuptools in the same resolver call so torch's requirement and the pin are solved together.
+pip_install wheel 'setuptools>=77.0.3,<81' torch==2.14.1 torchvision==0.29.1
 # visdom and jpeg4py ship as source only and build against the setuptools installed above.
 pip_install --no-build-isolation visdom jpeg4py
 pip_install --no-build-isolation -e "$REPO[test]"
