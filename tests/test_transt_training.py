@@ -15,6 +15,7 @@ from ltr.models.registry import build_network
 from ltr.models.tracking.transt import TransTConfig
 from ltr.run_training import run_training
 from ltr.train_settings.transt import slt as slt_setting
+from ltr.train_settings.transt import common as transt_common
 from ltr.train_settings.transt import transt as flt_setting
 
 
@@ -75,7 +76,7 @@ def test_paper_settings_follow_the_official_recipes():
     assert (slt.scst_weight, slt.temperature, slt.eps, slt.replay_chunk, slt.grad_clip) == (15.0, 4.0, 0.01, 2, 100.0)
     assert (slt.lr, slt.backbone_lr) == (1e-5, 1e-6)
     net = build_network("transt", "tiny")
-    groups = flt_setting.param_groups(net, 1e-4, 1e-5)
+    groups = transt_common.param_groups(net, 1e-4, 1e-5)
     n_backbone = sum(p.numel() for n, p in net.named_parameters() if n.startswith("backbone."))
     assert sum(p.numel() for p in groups[1]["params"]) == n_backbone > 0
 

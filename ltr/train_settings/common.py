@@ -1,5 +1,5 @@
-"""Helpers every training setting uses: defaults that command-line overrides win over, DDP
-wrapping under torchrun, the start network, the trainer assembly and the run-with-resume entry.
+"""Helpers every training setting uses: its fields filled from its own numbers and the
+official recipe (command-line overrides win), the SLT policy from the settings, DDP wrapping under torchrun, the start network, the trainer assembly and the run-with-resume entry.
 
 The trackers differ in their network, data processing, actor and optimiser; how those pieces
 become a frame-level (FLT) or sequence-level (SLT) trainer is the same for all of them and
@@ -9,11 +9,12 @@ every tracker at once.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from ltr.admin import distributed
+from ltr.admin.config import OFFICIAL_RECIPE, SETTING_DEFAULT, Schema
 from ltr.admin.settings import Settings
 from ltr.models.registry import build_network, load_network
 from ltr.trainers.base_trainer import LTRTrainer
@@ -23,11 +24,43 @@ from ltr.trainers.validation import attach_from_settings
 OptimizerFactory = Callable[[torch.nn.Module], Tuple[torch.optim.Optimizer, object]]
 
 
-def set_defaults(settings: Settings, **defaults) -> None:
-    """Fill fields not already set (command-line overrides win)."""
-    for key, value in defaults.items():
-        if getattr(settings, key, None) is None:
-            setattr(settings, key, value)
+def configure_setting(settings: Settings, schema: Schema, official: Mapping[str, Any],
+                      changes: Optional[Mapping[str, Any]] = None) -> None:
+    """Declare a setting's fields on ``settings`` and fill them: the setting's own ``changes``
+    first (source 'setting default'), then the tracker's ``official`` recipe for the rest
+    (source 'official recipe'); values from the command line or code are kept."""
+    settings.declare(schema)
+    settings.fill(changes or {}, SETTING_DEFAULT)
+    settings.fill(official, OFFICIAL_RECIPE)
+
+
+def official_policy_fields(tracker: str, extra: Sequence[str] = ()) -> Dict[str, Any]:
+    """The official SLT policy's knobs for ``tracker`` as settings fields: ``temperature``, ``eps``
+    (None where the policy has none) and the policy arguments named in ``extra`` (e.g. TrDiMP's
+    ``mean_max_range``), read from :data:`slt_plugins.policy.OFFICIAL_SETTINGS`, their one home."""
+    from slt_plugins.policy import OFFICIAL_SETTINGS
+
+    _, kwargs = OFFICIAL_SETTINGS[tracker]
+    fields = {"temperature": float(kwargs["temperature"]), "eps": kwargs.get("eps")}
+    fields.update({name: kwargs[name] for name in extra})
+    return fields
+
+
+def build_policy(settings: Settings, tracker: str, extra: Sequence[str] = ()):
+    """The official SLT policy family of ``tracker`` with the knobs of ``settings``: ``temperature``,
+    ``eps`` where the family has one, and the fields named in ``extra``."""
+    from slt_plugins.policy import OFFICIAL_SETTINGS
+    from slt_plugins.registry import build
+
+    name, kwargs = OFFICIAL_SETTINGS[tracker]
+    kwargs = dict(kwargs, temperature=settings.temperature, **{field: getattr(settings, field) for field in extra})
+    if "eps" in kwargs:
+        if settings.eps is None:
+            raise ValueError(f"{tracker}'s {name} policy needs eps (0 < eps < 0.5); got eps=None.")
+        kwargs["eps"] = settings.eps
+    elif settings.eps is not None:
+        raise ValueError(f"{tracker}'s {name} policy has no eps; leave eps=None (got eps={settings.eps}).")
+    return build("policy", name, **kwargs)
 
 
 def wrap_ddp(net: torch.nn.Module, settings: Settings) -> torch.nn.Module:
@@ -48,13 +81,12 @@ def run_trainer(trainer, settings: Settings) -> None:
 def load_or_build_net(settings: Settings, tracker: str) -> torch.nn.Module:
     """The weights of ``settings.checkpoint`` when given, else a random-initialised ``tracker``
     network whose backbone starts from ``settings.backbone_weights`` where set; on ``settings.device``."""
-    if getattr(settings, "checkpoint", None):
+    if settings.checkpoint:
         net, _ = load_network(settings.checkpoint, tracker=tracker, size=settings.model_size)
     else:
         net = build_network(tracker, settings.model_size)
-        backbone = getattr(settings, "backbone_weights", None)
-        if backbone:
-            net.load_backbone_weights(backbone)
+        if settings.backbone_weights:
+            net.load_backbone_weights(settings.backbone_weights)
     return net.to(settings.device)
 
 
@@ -67,7 +99,7 @@ def assemble_flt_trainer(actor, optimizer: torch.optim.Optimizer, scheduler, sam
     """
     trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name=tracker_name,
                          model_size=settings.model_size, collate_fn=collate_fn, lr_scheduler=scheduler,
-                         num_workers=settings.num_workers, grad_clip=getattr(settings, "grad_clip", None),
+                         num_workers=settings.num_workers, grad_clip=settings.grad_clip,
                          print_interval=settings.print_interval, quiet=quiet)
     attach_from_settings(trainer, settings)
     return trainer
@@ -93,14 +125,14 @@ def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, data
 
     actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
                      chunk_size=settings.replay_chunk, start="first_frame",
-                     advantage=getattr(settings, "advantage", None) or "episode")
+                     advantage=settings.advantage)
     # Every process draws its own episodes, so an epoch holds k episodes per iteration and process.
     num_episodes = settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size
     sampler = SequenceSampler(datasets, p_datasets, num_episodes=num_episodes,
                               num_frames=settings.num_frames, max_gap=settings.max_gap,
                               max_interval=settings.max_interval, interval_prob=settings.interval_prob,
                               seed=settings.seed,
-                              include_invisible=bool(getattr(settings, "include_invisible", False)))
+                              include_invisible=settings.include_invisible)
     optimizer, scheduler = make_optimizer(net)
     trainer = SLTTrainer(actor, net, optimizer, sampler, settings.episodes_per_batch, settings,
                          tracker_name=tracker_name, model_size=settings.model_size, lr_scheduler=scheduler,
@@ -120,7 +152,7 @@ def synthetic_train_datasets(settings: Settings, fine_tune: bool = False) -> lis
     """
     from ltr.dataset.synthetic import SyntheticVideoDataset
 
-    config = synthetic_config(getattr(settings, "synthetic_train_overrides", None) or {})
+    config = synthetic_config(settings.synthetic_train_overrides or {})
     return [SyntheticVideoDataset("train", seed=settings.seed + 1 if fine_tune else settings.seed, config=config)]
 
 

@@ -1,7 +1,10 @@
-"""Building blocks shared by the SiamRPN++ settings (FLT and SLT, paper and tiny).
+"""Building blocks shared by the SiamRPN++ settings (FLT and SLT, paper and tiny): the fields,
+the official recipes (pysot's siamrpnpp.yaml and SLTtrack's slt_siamrpnpp.yaml, written once
+here) and the trainer builders.
 
-Each setting module fills ``settings`` with plain fields and calls a builder here; the builders
-return ready trainers so benchmarks can drive them with their own budgets.
+Each setting module declares its fields, fills them from its own numbers and the official
+recipe (:func:`ltr.train_settings.common.configure_setting`) and calls a builder here; the
+builders return ready trainers so experiments can drive them with their own budgets.
 
 Every builder also reads the optional validation fields (``validate_every`` epochs, 0 = off;
 ``validation_dataset`` 'auto' / 'got10k_val' / 'synthetic' / ...; see
@@ -9,19 +12,57 @@ Every builder also reads the optional validation fields (``validate_every`` epoc
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 from ltr.actors.siamrpn_actor import SiamRPNActor
+from ltr.admin.config import Field
 from ltr.admin.settings import Settings
 from ltr.data.processing import SiameseProcessing, stack_siamese_batch
 from ltr.data.sampler import FrameLevelSampler
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
-# run_trainer and set_defaults are re-exported: the SiamRPN++ setting modules import them from here.
-from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, load_or_build_net,  # noqa: F401
-                                       run_trainer, set_defaults, wrap_ddp)
+# configure_setting and run_trainer are re-exported: the SiamRPN++ setting modules import them from here.
+from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
+                                       configure_setting, load_or_build_net, official_policy_fields, run_trainer,
+                                       wrap_ddp)
+from ltr.train_settings.fields import flt_schema, slt_schema
 from ltr.trainers.base_trainer import LTRTrainer
+
+_SCHEDULE_FIELDS: Dict[str, Field] = {
+    "final_lr_factor": Field(float, 1.0, "the cosine schedule ends at lr x this factor"),
+}
+
+#: Fields of the frame-level settings (``siamrpnpp``, ``tiny``).
+FLT_FIELDS: Dict[str, Field] = flt_schema(_SCHEDULE_FIELDS, {
+    "optimizer": Field(str, "sgd", "optimiser (SGD with momentum 0.9, or Adam)", choices=("sgd", "adam")),
+    "template_shift": Field(float, 0.0, "template crop: largest centre shift, as a fraction of the crop size"),
+    "template_scale": Field(float, 0.0, "template crop: largest relative scale change"),
+    "search_shift": Field(float, 0.0, "search crop: largest centre shift, as a fraction of the crop size"),
+    "search_scale": Field(float, 0.0, "search crop: largest relative scale change"),
+    "blur_prob": Field(float, 0.0, "probability of blurring the search crop"),
+    "gray_prob": Field(float, 0.0, "probability of a grey-scale pair"),
+})
+
+#: Fields of the sequence-level settings (``slt``, ``slt_tiny``).
+SLT_FIELDS: Dict[str, Field] = slt_schema(_SCHEDULE_FIELDS, {
+    "box_weight": Field(float, 1.0, "multiplier on the box terms of the loss table (1: the official weights)"),
+})
+
+#: pysot's siamrpnpp.yaml (the FLT recipe the paper-size setting runs).
+OFFICIAL_FLT: Dict[str, Any] = dict(
+    model_size="paper", batch_size=28, iterations_per_epoch=600000 // (28 * 8), epochs=20,
+    optimizer="sgd", lr=0.005, final_lr_factor=0.1, weight_decay=1e-4, grad_clip=10.0,
+    num_workers=8, print_interval=50, max_gap=100,
+    template_shift=4 / 127, template_scale=0.05, search_shift=64 / 255, search_scale=0.18,
+    blur_prob=0.2, gray_prob=0.0)
+
+#: SLTtrack's slt_siamrpnpp.yaml (the SLT recipe); the policy's knobs come from slt_plugins.policy.
+OFFICIAL_SLT: Dict[str, Any] = dict(
+    model_size="paper", episodes_per_batch=8, num_frames=24, samples_per_episode=1,
+    max_gap=None, max_interval=7, interval_prob=0.5, reward="ao", scst_weight=1.0, box_weight=1.0,
+    replay_chunk=2, lr=1e-5, final_lr_factor=1.0, weight_decay=0.0, grad_clip=10.0, epochs=20,
+    iterations_per_epoch=10000 // 8, num_workers=4, print_interval=10, **official_policy_fields("siamrpnpp"))
 
 
 def model_config(size: str) -> SiamRPNConfig:
@@ -71,17 +112,16 @@ def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
     Fields of ``settings`` used: model_size, checkpoint (FLT start), device, seed, episodes_per_batch
     (k), num_frames (T), samples_per_episode, max_gap, max_interval, interval_prob, temperature,
     eps, scst_weight, box_weight, replay_chunk, lr, final_lr_factor, weight_decay, grad_clip,
-    epochs, iterations_per_epoch, num_workers, print_interval.
+    epochs, iterations_per_epoch, num_workers, print_interval, so_mode.
     """
     from pytracking.tracker.siamrpnpp.core import SiamRPNCore
     from pytracking.tracker.siamrpnpp.slt_adapter import SiamRPNSLTAdapter
-    from slt_plugins.policy import LogitSoftmaxPolicy
 
     cfg = model_config(settings.model_size)
     net = build_net(settings)
     core = SiamRPNCore(net, cfg, device=settings.device)
-    adapter = SiamRPNSLTAdapter(core, LogitSoftmaxPolicy(settings.temperature, settings.eps),
-                                scst_weight=settings.scst_weight, box_weight=settings.box_weight)
+    adapter = SiamRPNSLTAdapter(core, build_policy(settings, "siamrpnpp"), scst_weight=settings.scst_weight,
+                                box_weight=settings.box_weight, so_mode=settings.so_mode)
     # SLT always fine-tunes with Adam, whatever optimiser the frame-level run used.
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
                                 lambda n: build_optimizer(n, settings, "adam"), "siamrpnpp", quiet=quiet)

@@ -4,26 +4,25 @@
     torchrun --nproc_per_node=8 ltr/run_training.py siamrpnpp siamrpnpp
 
 pysot trains on VID/YouTube-BB/DET/COCO; those datasets are not part of this framework, so the
-video datasets SLT uses replace them (a documented difference). Numbers follow the yaml: 20 epochs,
-batch 28 per GPU, SGD with momentum 0.9 and weight decay 1e-4, learning rate 0.005 -> 0.0005,
-template/search 127/255 crops with shift 4/64 px and scale 0.05/0.18, blur 0.2 on the search crop.
-ImageNet backbone weights are read from ``<pretrained_networks_dir>/resnet50.pth`` when present.
+video datasets SLT uses replace them (a documented difference). Numbers follow the yaml
+(:data:`~ltr.train_settings.siamrpnpp.common.OFFICIAL_FLT`): 20 epochs, batch 28 per GPU, SGD
+with momentum 0.9 and weight decay 1e-4, learning rate 0.005 -> 0.0005, template/search 127/255
+crops with shift 4/64 px and scale 0.05/0.18, blur 0.2 on the search crop. ImageNet backbone
+weights are read from ``<pretrained_networks_dir>/resnet50.pth`` when present.
 """
 import os
 
 from ltr.admin.settings import Settings
 from ltr.dataset import Got10k, Lasot, MSCOCOSeq, TrackingNet
-from ltr.train_settings.siamrpnpp.common import build_flt_trainer, run_trainer, set_defaults
+from ltr.train_settings.siamrpnpp.common import FLT_FIELDS, OFFICIAL_FLT, build_flt_trainer, configure_setting, run_trainer
+
+FIELDS = FLT_FIELDS
 
 
 def configure(settings: Settings) -> None:
     backbone = os.path.join(settings.env.pretrained_networks_dir, "resnet50.pth")
-    set_defaults(settings, model_size="paper", batch_size=28, iterations_per_epoch=600000 // (28 * 8), epochs=20,
-                 optimizer="sgd", lr=0.005, final_lr_factor=0.1, weight_decay=1e-4, grad_clip=10.0,
-                 num_workers=8, print_interval=50, max_gap=100,
-                 template_shift=4 / 127, template_scale=0.05, search_shift=64 / 255, search_scale=0.18,
-                 blur_prob=0.2, gray_prob=0.0,
-                 backbone_weights=backbone if os.path.isfile(backbone) else None)
+    configure_setting(settings, FIELDS, OFFICIAL_FLT,
+                      {"backbone_weights": backbone if os.path.isfile(backbone) else None})
 
 
 def build_trainer(settings: Settings, quiet: bool = False):

@@ -1,21 +1,27 @@
-"""Tiny SiamRPN++, frame-level training on the synthetic stream (minutes on a CPU)."""
+"""Tiny SiamRPN++, frame-level training on the synthetic stream (minutes on a CPU).
+
+The pysot recipe with the tiny model (64/128 px crops) and CPU-sized numbers: Adam at a higher
+lr for a short run from scratch, a longer cosine decay, a 32 px search shift at 128 px, less blur,
+frames within 30 of each other (the synthetic videos are short).
+"""
 from ltr.admin.settings import Settings
 from ltr.train_settings.common import synthetic_train_datasets
-from ltr.train_settings.siamrpnpp.common import build_flt_trainer, run_trainer, set_defaults
+from ltr.train_settings.siamrpnpp.common import FLT_FIELDS, OFFICIAL_FLT, build_flt_trainer, configure_setting, run_trainer
+
+FIELDS = FLT_FIELDS
+#: What this setting changes in the official recipe.
+CHANGES = dict(model_size="tiny", batch_size=16, iterations_per_epoch=100, epochs=20, optimizer="adam", lr=2e-3,
+               final_lr_factor=0.05, weight_decay=1e-5, num_workers=1, max_gap=30, template_shift=4 / 64,
+               search_shift=32 / 128, blur_prob=0.1)
 
 
 def configure(settings: Settings) -> None:
-    set_defaults(settings, model_size="tiny", batch_size=16, iterations_per_epoch=100, epochs=20,
-                 optimizer="adam", lr=2e-3, final_lr_factor=0.05, weight_decay=1e-5, grad_clip=10.0,
-                 num_workers=1, print_interval=50, max_gap=30,
-                 template_shift=4 / 64, template_scale=0.05, search_shift=32 / 128, search_scale=0.18,
-                 blur_prob=0.1, gray_prob=0.0)
+    configure_setting(settings, FIELDS, OFFICIAL_FLT, CHANGES)
 
 
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
-    datasets = synthetic_train_datasets(settings)
-    return build_flt_trainer(settings, datasets, quiet=quiet)
+    return build_flt_trainer(settings, synthetic_train_datasets(settings), quiet=quiet)
 
 
 def run(settings: Settings) -> None:

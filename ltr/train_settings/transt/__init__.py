@@ -1,5 +1,5 @@
 """TransT training settings: ``transt`` (FLT, paper), ``tiny`` (FLT, CPU), ``slt`` and ``slt_tiny``.
 
-``transt.py`` also holds the frame-level building blocks and ``slt.py`` the sequence-level ones;
+The fields, the official recipes and the building blocks live in ``common.py``;
 the tiny settings only change the numbers and the data.
 """

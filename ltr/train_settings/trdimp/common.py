@@ -1,8 +1,11 @@
-"""Building blocks shared by the TrDiMP settings (FLT and SLT, paper and tiny).
+"""Building blocks shared by the TrDiMP settings (FLT and SLT, paper and tiny): the fields, the
+reference recipes (SLTtrack's ``trdimp`` and ``slt_trdimp`` settings, written once here) and the
+trainer builders.
 
-Each setting fills ``settings`` with plain fields (:func:`set_defaults`: command-line overrides
-win) and calls :func:`build_flt_trainer` or :func:`build_slt_trainer`, which return ready
-trainers so benchmarks can drive them with their own budgets.
+Each setting declares its fields, fills them from its own numbers and the reference recipe
+(:func:`ltr.train_settings.common.configure_setting`: command-line overrides win) and calls
+:func:`build_flt_trainer` or :func:`build_slt_trainer`, which return ready trainers so
+experiments can drive them with their own budgets.
 
 Learning rates follow the reference per module (``lr_groups``): the filter initialiser, the
 filter optimiser (its learned step length, regularisation and label/mask predictors), the
@@ -17,6 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from ltr.actors.trdimp_actor import OFFICIAL_LOSS_WEIGHT, TrDiMPActor
+from ltr.admin.config import Field, optional_field
 from ltr.admin.distributed import unwrap_ddp
 from ltr.admin.settings import Settings
 from ltr.data.dimp_processing import OFFICIAL_PROPOSAL_PARAMS, DiMPProcessing, stack_dimp_batch
@@ -25,11 +29,15 @@ from ltr.models.registry import load_network
 from ltr.models.tracking.trdimp import TrDiMPConfig, build_trdimp
 from ltr.trainers.base_trainer import LTRTrainer
 from ltr.train_settings import common
-from ltr.train_settings.common import assemble_flt_trainer, assemble_slt_trainer, run_trainer, set_defaults
+# configure_setting and run_trainer are re-exported: the TrDiMP setting modules import them from here.
+from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
+                                       configure_setting, official_policy_fields, run_trainer)
+from ltr.train_settings.fields import flt_schema, slt_schema
 
 __all__ = ["OFFICIAL_FLT_LR", "OFFICIAL_SLT_LR", "model_config", "build_net", "param_groups", "build_optimizer",
            "build_processing", "build_flt_trainer", "build_slt_trainer", "flt_paper_datasets", "slt_paper_datasets",
-           "require_checkpoint", "default_backbone_weights", "run_trainer", "set_defaults"]
+           "require_checkpoint", "default_backbone_weights", "run_trainer", "configure_setting", "FLT_FIELDS",
+           "SLT_FIELDS", "OFFICIAL_FLT", "OFFICIAL_SLT"]
 
 #: Adam learning rates per module of TrDiMP's frame-level training (SLTtrack ``train_settings/trdimp/trdimp.py``).
 OFFICIAL_FLT_LR: Dict[str, float] = {"filter_initializer": 5e-5, "filter_optimizer": 5e-4, "clf_head": 5e-5,
@@ -40,6 +48,59 @@ OFFICIAL_SLT_LR: Dict[str, float] = {"filter_initializer": 2e-6, "filter_optimiz
                                      "transformer": 4e-5, "bb_regressor": 4e-5, "backbone": 8e-7}
 
 
+_OPTIMIZER_FIELDS: Dict[str, Field] = {
+    "lr_groups": Field(dict, {}, "learning rate per module group (filter_initializer, filter_optimizer, clf_head, "
+                                 "transformer, bb_regressor, backbone)"),
+    "backbone_layers": Field(tuple, (), "backbone blocks trained at lr_groups['backbone'], e.g. ('layer3',)"),
+    "lr_step": Field(int, 1, "multiply the learning rates by lr_gamma every this many epochs"),
+    "lr_gamma": Field(float, 1.0, "the step decay's factor"),
+    "proposal_params": Field(dict, {}, "IoU-Net proposal sampling (GMM sigmas, boxes per frame, label density)"),
+}
+
+#: Fields of the frame-level settings (``trdimp``, ``tiny``).
+FLT_FIELDS: Dict[str, Field] = flt_schema(_OPTIMIZER_FIELDS, {
+    "num_template_frames": Field(int, 3, "train (template) frames per sample"),
+    "num_search_frames": Field(int, 3, "test (search) frames per sample"),
+    "template_center_jitter": Field(float, 0.0, "train-frame crops: centre jitter factor"),
+    "search_center_jitter": Field(float, 0.0, "test-frame crops: centre jitter factor"),
+    "template_scale_jitter": Field(float, 0.0, "train-frame crops: scale jitter factor"),
+    "search_scale_jitter": Field(float, 0.0, "test-frame crops: scale jitter factor"),
+    "output_sigma_factor": Field(float, 0.25, "Gaussian label sigma relative to the target size"),
+    "brightness_jitter": Field(float, 0.0, "brightness jitter"),
+    "gray_prob": Field(float, 0.0, "probability of a grey-scale sample"),
+    "flip_prob": Field(float, 0.0, "probability of a horizontal flip"),
+    "loss_weight": Field(dict, {}, "weights of the IoU-Net KL and the classifier hinge terms"),
+    "hinge_threshold": Field(float, 0.05, "the classifier loss's hinge threshold"),
+})
+
+#: Fields of the sequence-level settings (``slt``, ``slt_tiny``).
+SLT_FIELDS: Dict[str, Field] = slt_schema(_OPTIMIZER_FIELDS, {
+    "box_weight": Field(float, 0.01, "weight of the IoU-Net KL term beside SCST"),
+    "official_explore": Field(bool, True, "explore as the reference SLT code does (no online classifier update, "
+                                          "plain argmax localisation, softmax scores)"),
+    "mean_max_range": optional_field(tuple, "policy: map each score map's mean and max to this (lo, hi) first "
+                                            "(None: raw scores)"),
+})
+
+#: The reference FLT recipe (see trdimp.py for the data and the batch split over processes).
+OFFICIAL_FLT: Dict[str, Any] = dict(
+    model_size="paper", iterations_per_epoch=50000 // 40, epochs=50, max_gap=500, lr=2e-4,
+    lr_groups=dict(OFFICIAL_FLT_LR), backbone_layers=("layer3",), lr_step=15, lr_gamma=0.2, grad_clip=None,
+    num_workers=8, print_interval=10, num_template_frames=3, num_search_frames=3, template_center_jitter=3.0,
+    search_center_jitter=5.5, template_scale_jitter=0.25, search_scale_jitter=0.5, output_sigma_factor=1.0 / 4.0,
+    proposal_params=dict(OFFICIAL_PROPOSAL_PARAMS), brightness_jitter=0.2, gray_prob=0.05, flip_prob=0.5,
+    loss_weight=dict(OFFICIAL_LOSS_WEIGHT), hinge_threshold=0.05)
+
+#: The reference SLT recipe (see slt.py); the policy's knobs come from slt_plugins.policy.
+OFFICIAL_SLT: Dict[str, Any] = dict(
+    model_size="paper", episodes_per_batch=8, num_frames=24, samples_per_episode=1, max_gap=300, max_interval=10,
+    interval_prob=0.3, reward="ao", scst_weight=4.0, box_weight=0.01, replay_chunk=4, lr=8e-6,
+    lr_groups=dict(OFFICIAL_SLT_LR), backbone_layers=("layer3",), lr_step=8, lr_gamma=0.5, grad_clip=40.0,
+    epochs=40, iterations_per_epoch=5000 // 8, num_workers=4, print_interval=10,
+    proposal_params=dict(OFFICIAL_PROPOSAL_PARAMS), official_explore=True,
+    **official_policy_fields("trdimp", extra=("mean_max_range",)))
+
+
 def model_config(size: str) -> TrDiMPConfig:
     """``'paper'`` or ``'tiny'``."""
     return TrDiMPConfig.from_size(size)
@@ -47,7 +108,7 @@ def model_config(size: str) -> TrDiMPConfig:
 
 def default_backbone_weights(settings: Settings) -> Optional[str]:
     """``<pretrained_networks_dir>/resnet50.pth`` when it exists (nothing is downloaded)."""
-    folder = getattr(settings.env, "pretrained_networks_dir", "") or "."
+    folder = settings.env.pretrained_networks_dir or "."
     path = Path(folder) / "resnet50.pth"
     return str(path) if path.is_file() else None
 
@@ -58,10 +119,10 @@ def build_net(settings: Settings) -> torch.nn.Module:
     The checkpoint may be a project checkpoint or an official ``trdimp.pth`` (loaded strictly,
     as the reference SLT setting does).
     """
-    if getattr(settings, "checkpoint", None):
+    if settings.checkpoint:
         net, _ = load_network(settings.checkpoint, tracker="trdimp", size=settings.model_size)
     else:
-        net = build_trdimp(settings.model_size, backbone_weights=getattr(settings, "backbone_weights", None))
+        net = build_trdimp(settings.model_size, backbone_weights=settings.backbone_weights)
     return net.to(settings.device)
 
 
@@ -138,7 +199,7 @@ def wrap_ddp(net: torch.nn.Module, settings: Settings) -> torch.nn.Module:
     compatibility) and the transformer holds value projections it never uses, so not every
     parameter gets a gradient.
     """
-    if getattr(settings, "world_size", 1) > 1:
+    if settings.world_size > 1:
         device_ids = [settings.local_rank] if str(settings.device).startswith("cuda") else None
         return torch.nn.parallel.DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=True)
     return net
@@ -169,14 +230,6 @@ def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
                                 quiet=quiet)
 
 
-def flt_defaults() -> Dict[str, Any]:
-    """Processing and loss fields common to the paper and tiny FLT settings (reference values)."""
-    return dict(num_template_frames=3, num_search_frames=3, template_center_jitter=3.0, search_center_jitter=5.5,
-                template_scale_jitter=0.25, search_scale_jitter=0.5, output_sigma_factor=1.0 / 4.0,
-                proposal_params=dict(OFFICIAL_PROPOSAL_PARAMS), brightness_jitter=0.2, gray_prob=0.05,
-                flip_prob=0.5, loss_weight=dict(OFFICIAL_LOSS_WEIGHT), hinge_threshold=0.05)
-
-
 def require_checkpoint(settings: Settings, flt_command: str) -> None:
     """SLT fine-tunes a frame-level model: stop with the fix when no start weights are given."""
     common.require_checkpoint(settings, "TrDiMP",
@@ -190,7 +243,7 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     The adapter (:mod:`pytracking.tracker.trdimp.slt_adapter`) runs the test-time tracker's
     code in the reference SLT explore variant (``official_explore``: no online classifier
     update, plain argmax localisation, softmax scores), samples from softmax over the raw
-    score map mean-max scaled to (-7, 7) (:func:`slt_plugins.policy.official_policy`), and
+    score map mean-max scaled to ``mean_max_range`` (officially (-7, 7)), and
     returns ``scst_weight * SCST + box_weight * KL(IoU-Net)`` in replay.
 
     Fields used: model_size, checkpoint (FLT start), device, seed, world_size, episodes_per_batch
@@ -202,22 +255,16 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     # Importing the module registers the adapter under 'trdimp'; the registry keeps this
     # builder independent of the adapter's class.
     import pytracking.tracker.trdimp.slt_adapter  # noqa: F401
-    from slt_plugins.policy import official_policy
     from slt_plugins.registry import get
 
     net = build_net(settings)
     adapter = get("adapter", "trdimp").from_network(
-        net, official_explore=settings.official_explore, device=settings.device, policy=official_policy("trdimp"),
-        scst_weight=settings.scst_weight, box_weight=settings.box_weight,
+        net, official_explore=settings.official_explore, device=settings.device,
+        policy=build_policy(settings, "trdimp", extra=("mean_max_range",)),
+        scst_weight=settings.scst_weight, box_weight=settings.box_weight, so_mode=settings.so_mode,
         proposal_params=dict(settings.proposal_params), seed=settings.seed)
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
                                 lambda n: build_optimizer(n, settings), "trdimp", quiet=quiet)
-
-
-def slt_defaults() -> Dict[str, Any]:
-    """Fields common to the paper and tiny SLT settings (reference values)."""
-    return dict(samples_per_episode=1, max_interval=10, interval_prob=0.3, reward="ao", scst_weight=4.0,
-                box_weight=0.01, proposal_params=dict(OFFICIAL_PROPOSAL_PARAMS), official_explore=True)
 
 
 def flt_paper_datasets(settings: Settings) -> List:

@@ -21,19 +21,14 @@ Reference: SLTtrack ``ltr/train_settings/slt_trdimp/slt_trdimp.py``:
 Run: ``python ltr/run_training.py trdimp slt --checkpoint trdimp.pth``.
 """
 from ltr.admin.settings import Settings
-from ltr.train_settings.trdimp.common import (OFFICIAL_SLT_LR, build_slt_trainer, require_checkpoint, run_trainer,
-                                              set_defaults, slt_defaults, slt_paper_datasets)
+from ltr.train_settings.trdimp.common import (OFFICIAL_SLT, SLT_FIELDS, build_slt_trainer, configure_setting,
+                                              require_checkpoint, run_trainer, slt_paper_datasets)
 
-#: Reference episodes per epoch.
-EPISODES_PER_EPOCH = 5000
+FIELDS = SLT_FIELDS
 
 
 def configure(settings: Settings) -> None:
-    """The reference numbers (command-line overrides win)."""
-    set_defaults(settings, model_size="paper", episodes_per_batch=8, num_frames=24, max_gap=300, replay_chunk=4,
-                 lr=8e-6, lr_groups=dict(OFFICIAL_SLT_LR), backbone_layers=("layer3",), lr_step=8, lr_gamma=0.5,
-                 grad_clip=40.0, epochs=40, iterations_per_epoch=EPISODES_PER_EPOCH // 8, num_workers=4,
-                 print_interval=10, **slt_defaults())
+    configure_setting(settings, FIELDS, OFFICIAL_SLT)
 
 
 def build_trainer(settings: Settings, quiet: bool = False):

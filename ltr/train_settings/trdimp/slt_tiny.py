@@ -12,25 +12,26 @@ after 8. An iteration from a trained tiny FLT start takes about 1.7 s on one CPU
 """
 from ltr.admin.settings import Settings
 from ltr.train_settings.common import synthetic_train_datasets
-from ltr.train_settings.trdimp.common import (OFFICIAL_SLT_LR, build_slt_trainer, require_checkpoint, run_trainer,
-                                              set_defaults, slt_defaults)
+from ltr.train_settings.trdimp.common import (OFFICIAL_SLT, OFFICIAL_SLT_LR, SLT_FIELDS, build_slt_trainer,
+                                              configure_setting, require_checkpoint, run_trainer)
 
+FIELDS = SLT_FIELDS
 #: The reference per-module rates, 10x, for the short CPU budget.
 TINY_SLT_LR = {name: 10 * lr for name, lr in OFFICIAL_SLT_LR.items()}
+#: What this setting changes in the reference recipe.
+CHANGES = dict(model_size="tiny", episodes_per_batch=4, num_frames=8, max_gap=30, lr=8e-5, lr_groups=dict(TINY_SLT_LR),
+               backbone_layers=("conv1", "bn1", "layer1", "layer2", "layer3"), epochs=10, iterations_per_epoch=10,
+               num_workers=0)
 
 
 def configure(settings: Settings) -> None:
-    set_defaults(settings, model_size="tiny", episodes_per_batch=4, num_frames=8, max_gap=30, replay_chunk=4,
-                 lr=8e-5, lr_groups=dict(TINY_SLT_LR), backbone_layers=("conv1", "bn1", "layer1", "layer2", "layer3"),
-                 lr_step=8, lr_gamma=0.5, grad_clip=40.0, epochs=10, iterations_per_epoch=10, num_workers=0,
-                 print_interval=10, **slt_defaults())
+    configure_setting(settings, FIELDS, OFFICIAL_SLT, CHANGES)
 
 
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
     require_checkpoint(settings, "python ltr/run_training.py trdimp tiny")
-    datasets = synthetic_train_datasets(settings, fine_tune=True)
-    return build_slt_trainer(settings, datasets, quiet=quiet)
+    return build_slt_trainer(settings, synthetic_train_datasets(settings, fine_tune=True), quiet=quiet)
 
 
 def run(settings: Settings) -> None:

@@ -11,26 +11,25 @@ grey augmentation (synthetic targets differ mostly by colour).
 """
 from ltr.admin.settings import Settings
 from ltr.train_settings.common import synthetic_train_datasets
-from ltr.train_settings.trdimp.common import build_flt_trainer, flt_defaults, run_trainer, set_defaults
+from ltr.train_settings.trdimp.common import FLT_FIELDS, OFFICIAL_FLT, build_flt_trainer, configure_setting, run_trainer
 
+FIELDS = FLT_FIELDS
 #: Per-module learning rates for training the tiny model from scratch.
 TINY_FLT_LR = {"filter_initializer": 5e-4, "filter_optimizer": 5e-3, "clf_head": 5e-4, "transformer": 2e-3,
                "bb_regressor": 2e-3, "backbone": 1e-3}
+#: What this setting changes in the reference recipe.
+CHANGES = dict(model_size="tiny", batch_size=8, iterations_per_epoch=50, epochs=12, max_gap=30, lr=1e-3,
+               lr_groups=dict(TINY_FLT_LR), backbone_layers=("conv1", "bn1", "layer1", "layer2", "layer3"),
+               lr_step=10, lr_gamma=0.2, num_workers=0, print_interval=50, gray_prob=0.0)
 
 
 def configure(settings: Settings) -> None:
-    defaults = flt_defaults()
-    defaults.update(gray_prob=0.0)
-    set_defaults(settings, model_size="tiny", batch_size=8, iterations_per_epoch=50, epochs=12, max_gap=30,
-                 lr=1e-3, lr_groups=dict(TINY_FLT_LR), backbone_layers=("conv1", "bn1", "layer1", "layer2", "layer3"),
-                 lr_step=10, lr_gamma=0.2, grad_clip=None, num_workers=0, print_interval=50, backbone_weights=None,
-                 **defaults)
+    configure_setting(settings, FIELDS, OFFICIAL_FLT, CHANGES)
 
 
 def build_trainer(settings: Settings, quiet: bool = False):
     configure(settings)
-    datasets = synthetic_train_datasets(settings)
-    return build_flt_trainer(settings, datasets, quiet=quiet)
+    return build_flt_trainer(settings, synthetic_train_datasets(settings), quiet=quiet)
 
 
 def run(settings: Settings) -> None:

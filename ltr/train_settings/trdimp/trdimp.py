@@ -23,22 +23,18 @@ exists; nothing is downloaded. The reference's GOT-10k vot-val validation pass i
 Run: ``python ltr/run_training.py trdimp trdimp`` (``torchrun --nproc_per_node=N`` for N GPUs).
 """
 from ltr.admin.settings import Settings
-from ltr.train_settings.trdimp.common import (OFFICIAL_FLT_LR, build_flt_trainer, default_backbone_weights,
-                                              flt_defaults, flt_paper_datasets, run_trainer, set_defaults)
+from ltr.train_settings.trdimp.common import (FLT_FIELDS, OFFICIAL_FLT, build_flt_trainer, configure_setting,
+                                              default_backbone_weights, flt_paper_datasets, run_trainer)
 
-#: Reference batch (all GPUs together) and samples per epoch.
+FIELDS = FLT_FIELDS
+#: Reference batch (all GPUs together).
 GLOBAL_BATCH = 40
-SAMPLES_PER_EPOCH = 50000
 
 
 def configure(settings: Settings) -> None:
-    """The reference numbers (command-line overrides win)."""
     batch = max(1, GLOBAL_BATCH // max(1, settings.world_size))
-    set_defaults(settings, model_size="paper", batch_size=batch,
-                 iterations_per_epoch=SAMPLES_PER_EPOCH // GLOBAL_BATCH, epochs=50, max_gap=500,
-                 lr=2e-4, lr_groups=dict(OFFICIAL_FLT_LR), backbone_layers=("layer3",), lr_step=15, lr_gamma=0.2,
-                 grad_clip=None, num_workers=8, print_interval=10,
-                 backbone_weights=default_backbone_weights(settings), **flt_defaults())
+    configure_setting(settings, FIELDS, OFFICIAL_FLT,
+                      {"batch_size": batch, "backbone_weights": default_backbone_weights(settings)})
 
 
 def build_trainer(settings: Settings, quiet: bool = False):
