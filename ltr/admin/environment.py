@@ -156,6 +156,17 @@ def env_settings(create_local_file: bool = True) -> EnvSettings:
     return settings
 
 
+def workspace_default(settings: EnvSettings, field: str) -> str:
+    """Where ``field`` points when neither the local settings file nor its variable sets it.
+
+    Lets code tell a folder the framework owns (e.g. the synthetic data it generates itself under
+    the workspace) from one the user chose.
+    """
+    if field not in _WORKSPACE_FIELDS:
+        raise KeyError(f"'{field}' has no workspace default; fields with one: {sorted(_WORKSPACE_FIELDS)}")
+    return os.path.join(settings.workspace_dir, _WORKSPACE_FIELDS[field])
+
+
 def require_dataset_dir(dataset: str, path: Optional[str], field: str, expected: str,
                         must_contain: Iterable[str] = ()) -> Path:
     """Check that a dataset root is set and has the expected layout; return it as a Path.

@@ -14,38 +14,51 @@ Layout written (``<Split>`` is ``Train``, ``Val`` or ``Test``)::
                                         /cut_by_image.label   1 = the full target box leaves the image
                                         /meta_info.ini        GOT-10k style meta data
 
+    DIR/<split>/complete.json                written last: the settings and the number of videos
+
 Sequence ``i`` is video ``i - 1`` of ``SyntheticVideoDataset(split, num_sequences=N, seed=seed)``.
 Each sequence is written to a temporary folder and renamed into place, so an interrupted run
 never leaves a half-written sequence; a rerun with the same settings verifies the annotations of
 existing sequences and writes only what is missing or different.
+
+``complete.json`` is the completeness marker: it is written after every sequence, ``list.txt`` and
+``attributes.json``, and removed before a run changes anything in the folder, so a folder without
+it (or with one recording other settings) is never taken as finished.
+:func:`ensure_got10k_layout` builds on it for data generated on first use: it reuses a split whose
+marker records the requested settings, and otherwise writes the whole split into a temporary
+folder next to it and renames that into place.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
+from ltr.admin.atomic import atomic_write_text, fsync_dir
 from ltr.dataset.synthetic import (SyntheticConfig, SyntheticVideo, default_texture_set, generate_video,
                                    sequence_name, video_seed)
 
 #: Version of the files written here; bump when their content changes for the same settings.
 LAYOUT_VERSION = 1
+#: Completeness marker of a split folder (see the module docstring).
+COMPLETE_MARKER = "complete.json"
 _TMP_PREFIX = ".tmp-"
 _LABELS = ("absence.label", "cover.label", "cut_by_image.label")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _json_text(value: Any) -> str:
+    # sorted keys and a fixed indent: the same settings always give byte-identical files
+    return json.dumps(value, indent=1, sort_keys=True) + "\n"
 
 
 def annotation_texts(video: SyntheticVideo, split: str) -> Dict[str, str]:
@@ -171,13 +184,89 @@ def _check_settings(split_dir: Path, settings: Dict) -> None:
             raise ValueError(f"{split_dir} was written with other settings ({_settings_diff(existing, settings)}; "
                              f"see {path}). Use another --root or delete {split_dir}.")
     else:
-        _atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(path, _json_text(settings))
+
+
+def _resolve_config(split: str, frames: Optional[int], config: Optional[SyntheticConfig]) -> SyntheticConfig:
+    """The config a split is written with: ``frames`` and the split's texture set filled in."""
+    config = config or SyntheticConfig()
+    if frames is not None:
+        config = dataclasses.replace(config, num_frames=int(frames))
+    if config.texture_set is None:
+        config = dataclasses.replace(config, texture_set=default_texture_set(split))
+    return config
+
+
+def _generation_settings(split: str, seed: int, jpeg_quality: int, config: SyntheticConfig) -> Dict[str, Any]:
+    """What ``generation.json`` records: everything that fixes the content of each sequence."""
+    return {"layout_version": LAYOUT_VERSION, "split": split, "seed": int(seed),
+            "jpeg_quality": int(jpeg_quality), "config": config.to_dict()}
+
+
+def completion_record(split: str = "test", num_videos: int = 60, frames: Optional[int] = None, seed: int = 0,
+                      config: Optional[SyntheticConfig] = None, jpeg_quality: int = 90) -> Dict[str, Any]:
+    """The content of ``complete.json`` for a split written with these arguments (those of
+    :func:`write_got10k_layout`): the generation settings plus the number of videos."""
+    record = _generation_settings(split, seed, jpeg_quality, _resolve_config(split, frames, config))
+    record["num_videos"] = int(num_videos)
+    return record
+
+
+def read_completion(split_dir: Union[str, Path]) -> Optional[Dict[str, Any]]:
+    """The completeness marker of ``split_dir``, or None when it is missing or unreadable."""
+    try:
+        value = json.loads((Path(split_dir) / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _write_split(split_dir: Path, split: str, num_videos: int, seed: int, config: SyntheticConfig,
+                 jpeg_quality: int, progress: bool) -> int:
+    """Write (or repair) every sequence, the lists and, last, the marker; returns how many
+    sequences had to be written."""
+    settings = _generation_settings(split, seed, jpeg_quality, config)
+    record = dict(settings, num_videos=int(num_videos))
+    split_dir.mkdir(parents=True, exist_ok=True)
+    _check_settings(split_dir, settings)
+    _remove_stale_tmp(split_dir)
+    marker = split_dir / COMPLETE_MARKER
+    if marker.exists() and read_completion(split_dir) != record:
+        # list.txt at least is about to change: an interruption from here on must not look finished
+        marker.unlink()
+        fsync_dir(split_dir)
+
+    names: List[str] = []
+    attributes: Dict[str, Dict[str, bool]] = {}
+    indices: Sequence[int] = range(num_videos)
+    if progress:
+        from tqdm import tqdm
+        indices = tqdm(indices, desc=f"synthetic {split}", unit="video")
+    written = 0
+    for i in indices:
+        name = sequence_name(split, i)
+        video = generate_video(video_seed(split, seed, i), config)
+        texts = annotation_texts(video, split)
+        seq_dir = split_dir / name
+        if not _is_complete(seq_dir, texts, video.num_frames):
+            if marker.exists():
+                # a repair replaces the sequence folder; until the run ends it must not look finished
+                marker.unlink()
+                fsync_dir(split_dir)
+            _write_sequence(seq_dir, video, texts, jpeg_quality)
+            written += 1
+        names.append(name)
+        attributes[name] = dict(video.attributes)
+    atomic_write_text(split_dir / "list.txt", "".join(f"{n}\n" for n in names))
+    atomic_write_text(split_dir / "attributes.json", _json_text(attributes))
+    atomic_write_text(split_dir / COMPLETE_MARKER, _json_text(record))
+    return written
 
 
 def write_got10k_layout(root: Union[str, Path], split: str = "test", num_videos: int = 60,
                         frames: Optional[int] = None, seed: int = 0, config: Optional[SyntheticConfig] = None,
                         quiet: bool = True, jpeg_quality: int = 90) -> Path:
-    """Write ``num_videos`` synthetic videos of ``split`` in GOT-10k layout under ``root/split``.
+    """Write ``num_videos`` synthetic videos of ``split`` in GOT-10k layout under ``root/split``, in place.
 
     Args:
         root: dataset root; the split folder ``root/split`` is created.
@@ -196,40 +285,118 @@ def write_got10k_layout(root: Union[str, Path], split: str = "test", num_videos:
     """
     if num_videos < 1:
         raise ValueError(f"num_videos must be positive, got {num_videos}")
-    config = config or SyntheticConfig()
-    if frames is not None:
-        config = dataclasses.replace(config, num_frames=int(frames))
-    if config.texture_set is None:
-        config = dataclasses.replace(config, texture_set=default_texture_set(split))
+    config = _resolve_config(split, frames, config)
     video_seed(split, seed, num_videos - 1)  # validates split, seed and count
     split_dir = Path(root).expanduser() / split
-    split_dir.mkdir(parents=True, exist_ok=True)
-    settings = {"layout_version": LAYOUT_VERSION, "split": split, "seed": int(seed),
-                "jpeg_quality": int(jpeg_quality), "config": config.to_dict()}
-    _check_settings(split_dir, settings)
-    _remove_stale_tmp(split_dir)
-
-    names: List[str] = []
-    attributes: Dict[str, Dict[str, bool]] = {}
-    indices: Sequence[int] = range(num_videos)
-    if not quiet:
-        from tqdm import tqdm
-        indices = tqdm(indices, desc=f"synthetic {split}", unit="video")
-    written = 0
-    for i in indices:
-        name = sequence_name(split, i)
-        video = generate_video(video_seed(split, seed, i), config)
-        texts = annotation_texts(video, split)
-        seq_dir = split_dir / name
-        if not _is_complete(seq_dir, texts, video.num_frames):
-            _write_sequence(seq_dir, video, texts, jpeg_quality)
-            written += 1
-        names.append(name)
-        attributes[name] = dict(video.attributes)
-    _atomic_write_text(split_dir / "list.txt", "".join(f"{n}\n" for n in names))
-    _atomic_write_text(split_dir / "attributes.json", json.dumps(attributes, indent=1, sort_keys=True) + "\n")
+    written = _write_split(split_dir, split, num_videos, seed, config, jpeg_quality, progress=not quiet)
     if not quiet:
         print(f"{split_dir}: {written} sequences written, {num_videos - written} already complete")
+    return split_dir
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` where the platform has one.
+
+    Only saves a second process from generating the same split at the same time; correctness
+    does not depend on it (publishing a split is a rename that loses gracefully to a finished copy).
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:  # e.g. a network filesystem without locks
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _publish(staged: Path, split_dir: Path, record: Dict[str, Any]) -> bool:
+    """Rename the finished ``staged`` folder to ``split_dir``; False if a finished copy was there first.
+
+    A ``split_dir`` without the requested marker (another config, an older layout, a folder left by
+    an interrupted in-place run) is moved aside and deleted.
+    """
+    root = split_dir.parent
+    for _ in range(5):
+        if read_completion(split_dir) == record:
+            return False
+        displaced: Optional[Path] = None
+        if split_dir.exists() or split_dir.is_symlink():
+            displaced = root / f"{_TMP_PREFIX}old-{split_dir.name}-{os.getpid()}"
+            if displaced.exists():
+                shutil.rmtree(displaced)
+            try:
+                os.rename(split_dir, displaced)
+            except FileNotFoundError:
+                displaced = None  # another process moved it away first
+        try:
+            os.rename(staged, split_dir)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            published = False  # another process put its copy in place between the two renames
+        else:
+            published = True
+        if displaced is not None:
+            shutil.rmtree(displaced, ignore_errors=True)
+        if published:
+            fsync_dir(root)
+            return True
+    raise RuntimeError(f"could not put the generated split in place at {split_dir}: other processes keep "
+                       f"replacing it; stop them or delete {split_dir} and retry")
+
+
+def ensure_got10k_layout(root: Union[str, Path], split: str = "test", num_videos: int = 60,
+                         frames: Optional[int] = None, seed: int = 0, config: Optional[SyntheticConfig] = None,
+                         jpeg_quality: int = 90, progress: bool = True) -> Path:
+    """The split folder ``root/split`` with exactly these settings, generated if needed.
+
+    Same arguments as :func:`write_got10k_layout`. When ``root/split/complete.json`` records these
+    settings the folder is returned untouched (nothing is generated or read beyond the marker).
+    Otherwise the whole split is written into a temporary folder ``root/.tmp-<split>-<pid>`` and
+    renamed to ``root/split``, replacing what was there; a generation that is killed leaves only
+    the temporary folder, which a later call deletes. The files depend only on the arguments.
+
+    Args:
+        progress: show a tqdm progress bar (and a line saying what is generated where).
+    Returns:
+        the split folder ``root/split``.
+    """
+    if num_videos < 1:
+        raise ValueError(f"num_videos must be positive, got {num_videos}")
+    config = _resolve_config(split, frames, config)
+    video_seed(split, seed, num_videos - 1)  # validates split, seed and count
+    root = Path(root).expanduser()
+    split_dir = root / split
+    record = completion_record(split, num_videos, None, seed, config, jpeg_quality)
+    if read_completion(split_dir) == record:
+        return split_dir
+    root.mkdir(parents=True, exist_ok=True)
+    with _exclusive(root / f".{split}.lock"):
+        if read_completion(split_dir) == record:  # another process finished it while we waited
+            return split_dir
+        _remove_stale_tmp(root)
+        staged_root = root / f"{_TMP_PREFIX}{split}-{os.getpid()}"
+        if staged_root.exists():
+            shutil.rmtree(staged_root)
+        try:
+            if progress:
+                h, w = config.image_size
+                print(f"Synthetic: generating the '{split}' split ({num_videos} videos x {config.num_frames} "
+                      f"frames, {w}x{h}, seed {seed}) into {split_dir}; later runs reuse it", file=sys.stderr,
+                      flush=True)
+            _write_split(staged_root / split, split, num_videos, seed, config, jpeg_quality, progress)
+            _publish(staged_root / split, split_dir, record)
+        finally:
+            shutil.rmtree(staged_root, ignore_errors=True)
     return split_dir
 
 
