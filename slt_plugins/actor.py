@@ -19,6 +19,17 @@ rollout therefore does not depend on which other rollouts share its batch, and
 ``explore`` (all rollouts batched) equals ``explore_sequential`` (one rollout at a time)
 up to floating-point differences between batched and single network evaluations.
 
+Network mode: the actor is the one owner of the network's module mode during SLT. Before
+explore and before replay it puts ``adapter.net`` in :attr:`SLTActor.mode` (eval by default:
+frozen normalisation statistics, no dropout), so log p(a) in replay is the probability of the
+action explore took under the same network; trainers and adapters leave the mode alone.
+
+Persistent random state: an adapter whose random sources carry over between iterations (e.g.
+TrDiMP's replay-time proposal generator) exposes them through the optional
+``persistent_generators()`` hook (:class:`slt_plugins.adapter.PersistentGenerators`);
+:meth:`SLTActor.rng_state` collects their states for checkpoints and
+:meth:`SLTActor.load_rng_state` restores them on resume.
+
 Episode start: with ``start='first_frame'`` (the official SLT recipe) each tracker takes
 its template from the template frame, starts from the ground truth of the first search
 frame and tracks the remaining T - 1 frames; with ``start='template'`` it starts from the
@@ -33,7 +44,8 @@ from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Uni
 
 import torch
 
-from slt_plugins.adapter import LossOutput, ReplayRecords, SLTAdapter, index_records, stack_records
+from slt_plugins.adapter import (LossOutput, ReplayRecords, SLTAdapter, adapter_generators, index_records,
+                                 stack_records)
 from slt_plugins.registry import get, register
 from slt_plugins.sampler import Episode
 from slt_plugins.scst import iou_xywh, require_frame_split, reward_to_go, self_critical_advantage, visible_mean
@@ -107,12 +119,20 @@ class SLTActor:
         backward_in_replay: True to back-propagate chunk by chunk inside ``replay`` (the
             returned ``total`` is then detached and ``backward_done`` is True); False to
             return one differentiable ``total`` for the caller to back-propagate.
+        mode: the module mode ``adapter.net`` is put in before explore and before replay:
+            'eval' (default; frozen normalisation statistics, no dropout) or 'train'. With
+            'train', BatchNorm normalises with the statistics of each batch and dropout draws
+            fresh masks, which differ between explore's B trackers and replay's chunks, so
+            replay's log p(a) is then not exactly explore's.
     """
+
+    #: The module modes :attr:`mode` accepts.
+    MODES = ("eval", "train")
 
     def __init__(self, adapter: SLTAdapter, policy: Optional[object] = None,
                  reward: Union[str, RewardFn] = "ao", num_samples: int = 1, chunk_size: Optional[int] = None,
                  baseline: str = "argmax", start: str = "first_frame", backward_in_replay: bool = True,
-                 advantage: str = "episode"):
+                 advantage: str = "episode", mode: str = "eval"):
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}.")
         if chunk_size is not None and chunk_size < 1:
@@ -127,6 +147,8 @@ class SLTActor:
             require_frame_split(reward)
         if start not in ("first_frame", "template"):
             raise ValueError(f"start must be 'first_frame' or 'template', got {start!r}.")
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}.")
         self.adapter = adapter
         if policy is not None:
             adapter.policy = policy
@@ -140,10 +162,45 @@ class SLTActor:
         self.advantage = advantage
         self.start = start
         self.backward_in_replay = backward_in_replay
+        self.mode = mode
 
     @property
     def policy(self) -> object:
         return self.adapter.policy
+
+    # ------------------------------------------------------------------ state
+    def set_network_mode(self) -> None:
+        """Put ``adapter.net`` in :attr:`mode`; explore and replay call it before they run the network.
+
+        An adapter without a ``net`` module is left alone (it then keeps its network's mode itself).
+        """
+        if self.mode not in self.MODES:
+            raise ValueError(f"SLTActor.mode must be one of {self.MODES}, got {self.mode!r}.")
+        net = getattr(self.adapter, "net", None)
+        if isinstance(net, torch.nn.Module):
+            net.train(self.mode == "train")
+
+    def rng_state(self) -> Dict[str, torch.Tensor]:
+        """States of the adapter's persistent generators, by name (empty: the adapter has none).
+
+        Plain tensors, so they go into a ``weights_only`` checkpoint as they are.
+        """
+        return {name: gen.get_state() for name, gen in adapter_generators(self.adapter).items()}
+
+    def load_rng_state(self, state: Dict[str, torch.Tensor]) -> None:
+        """Restore states saved by :meth:`rng_state`.
+
+        Raises:
+            ValueError: the state names a generator the adapter does not have (a checkpoint of
+                another tracker or adapter version); generators the state lacks keep their state.
+        """
+        generators = adapter_generators(self.adapter)
+        unknown = sorted(set(state) - set(generators))
+        if unknown:
+            raise ValueError(f"The saved random state holds generators {unknown} that "
+                             f"{type(self.adapter).__name__} does not have (it has {sorted(generators)}).")
+        for name, value in state.items():
+            generators[name].set_state(torch.as_tensor(value, dtype=torch.uint8))
 
     # ------------------------------------------------------------------ explore
     def explore(self, episodes: Sequence[Episode], generator: Optional[torch.Generator] = None) -> Rollouts:
@@ -178,6 +235,7 @@ class SLTActor:
         k, S = len(episodes), self.num_samples
         B = k * (1 + S)
         tic = time.perf_counter()
+        self.set_network_mode()
 
         # Per-rollout seeds, drawn once in a fixed order so a rollout never depends on the batch.
         seeds = torch.randint(0, 2 ** 62, (k, S), generator=generator, dtype=torch.int64)
@@ -296,6 +354,7 @@ class SLTActor:
         """
         backward = self.backward_in_replay if backward is None else backward
         tic = time.perf_counter()
+        self.set_network_mode()
         adv = rollouts.record_advantage
         R = adv.shape[0]
         chunk = self.chunk_size or R

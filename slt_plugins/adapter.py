@@ -19,18 +19,25 @@ Conventions used throughout:
   ends, so an adapter must not write into a recorded tensor after returning it.
 * The network must be in the same mode during explore and replay (eval-mode
   normalisation, or GroupNorm), so log p(a) in the loss is the probability of the
-  action that was actually taken. The adapter is responsible for that.
+  action that was actually taken. The actor owns that mode: it puts the adapter's
+  ``net`` (the ``nn.Module`` being trained) in ``SLTActor.mode`` before explore and before
+  replay, so an adapter exposes its network as ``net`` and never changes its mode.
+* Random numbers of explore come from the generators the actor passes to ``step``. An
+  adapter that keeps a generator of its own across iterations (e.g. for replay-time box
+  proposals) exposes it through the optional hook ``persistent_generators()``
+  (:class:`PersistentGenerators`), so that checkpoints save its state and a resumed run
+  continues its stream; without the hook a resumed run would restart it from its seed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Protocol, Sequence, Union, runtime_checkable
+from typing import Dict, List, Mapping, Optional, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 import torch
 
 __all__ = ["Frames", "Generators", "StepOutput", "LossOutput", "ReplayRecords", "SLTAdapter",
-           "stack_records", "index_records"]
+           "PersistentGenerators", "adapter_generators", "stack_records", "index_records"]
 
 #: B RGB uint8 images (H x W x 3 each, sizes may differ) or one (B, H, W, 3) uint8 tensor.
 Frames = Union[Sequence[np.ndarray], torch.Tensor]
@@ -181,6 +188,34 @@ class SLTAdapter(Protocol):
             frames of the chunk) makes chunks weigh slightly differently.
         """
         ...
+
+
+@runtime_checkable
+class PersistentGenerators(Protocol):
+    """Optional adapter hook: the random generators the adapter keeps across iterations.
+
+    ``persistent_generators()`` returns them by a stable name (the same names and generator
+    objects on every call); the SLT actor saves their states in checkpoints and restores them
+    when a run resumes. Generators re-seeded at every ``initialize`` need not be listed.
+    """
+
+    def persistent_generators(self) -> Mapping[str, torch.Generator]:
+        ...
+
+
+def adapter_generators(adapter: object) -> Dict[str, torch.Generator]:
+    """The adapter's persistent generators by name (empty when it has no such hook).
+
+    Raises:
+        TypeError: the hook returned something other than ``torch.Generator`` values.
+    """
+    if not isinstance(adapter, PersistentGenerators):
+        return {}
+    generators = dict(adapter.persistent_generators())
+    bad = sorted(name for name, gen in generators.items() if not isinstance(gen, torch.Generator))
+    if bad:
+        raise TypeError(f"{type(adapter).__name__}.persistent_generators() returned non-generators for {bad}.")
+    return generators
 
 
 def index_records(record: Dict[str, torch.Tensor], index: Union[slice, torch.Tensor]) -> Dict[str, torch.Tensor]:

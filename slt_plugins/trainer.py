@@ -8,8 +8,16 @@ One iteration:
     -> rewards, advantages -> actor.replay (grad, chunked; backward per chunk)
     -> gradient clipping -> optimizer step.
 
-The network runs in eval mode for the whole SLT run (frozen normalisation statistics, no dropout)
-so that the log-probabilities in the loss belong to the actions the explore pass actually took.
+The actor owns the network's module mode (:attr:`slt_plugins.actor.SLTActor.mode`, eval by
+default: frozen normalisation statistics, no dropout) and sets it before explore and before replay,
+so that the log-probabilities in the loss belong to the actions the explore pass actually took;
+the trainer never sets it itself.
+
+Random state. Episodes are a pure function of (sampler seed, epoch, index) and the exploration
+generator of (seed, epoch, iteration, rank), so both resume from the epoch and iteration in the
+checkpoint; generators that carry over between iterations (the global ones and an adapter's
+optional ``persistent_generators``, see :mod:`slt_plugins.adapter`) are saved per rank with it.
+A killed run resumed from a checkpoint therefore ends on the parameters of an uninterrupted one.
 
 Distributed training. DistributedDataParallel only averages gradients of computations that run
 through the wrapped module's ``forward``; explore and replay call the network's own methods
@@ -30,7 +38,7 @@ all ranks' rollouts, the gradient of one process running all the episodes.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -79,11 +87,21 @@ class SLTTrainer(BaseTrainer):
             distributed.broadcast_parameters(self.net)
             self._sync_after_replay = True
 
-    def on_epoch_start(self) -> None:
-        self.net.eval()
+    def set_training_mode(self) -> None:
+        """Delegate to the actor, the one owner of the network's mode during SLT."""
+        set_mode = getattr(self.actor, "set_network_mode", None)
+        if set_mode is None:
+            super().set_training_mode()
+        else:
+            set_mode()
 
-    def _generator(self) -> torch.Generator:
-        """The sampling generator of this iteration: a pure function of (seed, epoch, iteration, rank).
+    def exploration_generator(self, epoch: Optional[int] = None, iteration: Optional[int] = None) -> torch.Generator:
+        """The generator explore draws from at an iteration: a pure function of (seed, epoch, iteration, rank).
+
+        Args:
+            epoch: epochs finished before the iteration (default: the current ``self.epoch``).
+            iteration: the iteration inside that epoch (default: the next one to run,
+                ``self.iteration_in_epoch``).
 
         The actor's first draw from it is one seed per sampling rollout, ``(k, S)`` int64 values
         in ``[0, 2**62)``, episode-major. Rank ``r`` skips the values of the ``r * k`` episodes of
@@ -91,12 +109,31 @@ class SLTTrainer(BaseTrainer):
         running the whole global batch: the rollouts of an episode do not depend on how the
         batch is split over processes, and resumed runs draw the same actions.
         """
+        epoch = self.epoch if epoch is None else int(epoch)
+        iteration = self.iteration_in_epoch if iteration is None else int(iteration)
         generator = torch.Generator()
-        generator.manual_seed(hash((self.seed, self.epoch, self.iteration_in_epoch)) % (2 ** 63))
+        generator.manual_seed(hash((self.seed, epoch, iteration)) % (2 ** 63))
         skip = self.rank * self.batch_size * int(getattr(self.actor, "num_samples", 1))
         if skip:
             torch.randint(0, 2 ** 62, (skip,), generator=generator, dtype=torch.int64)
         return generator
+
+    def _generator(self) -> torch.Generator:
+        # Kept only for benchmarks/ until they call exploration_generator().
+        return self.exploration_generator()
+
+    def rng_state(self) -> Dict[str, Any]:
+        """The global generators' states plus the adapter's persistent generators (key ``'adapter'``)."""
+        state = super().rng_state()
+        adapter_state = getattr(self.actor, "rng_state", lambda: {})()
+        if adapter_state:
+            state["adapter"] = adapter_state
+        return state
+
+    def load_rng_state(self, state: Dict[str, Any]) -> None:
+        super().load_rng_state(state)
+        if state.get("adapter") and hasattr(self.actor, "load_rng_state"):
+            self.actor.load_rng_state(state["adapter"])
 
     def _no_sync(self):
         if self.replay_ddp is not None and hasattr(self.replay_ddp, "no_sync"):
@@ -105,7 +142,7 @@ class SLTTrainer(BaseTrainer):
 
     def train_step(self, episodes) -> Dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
-        rollouts = self.actor.explore(episodes, self._generator())
+        rollouts = self.actor.explore(episodes, self.exploration_generator())
         loss_out = self.actor.replay(rollouts, no_sync_ctx=self._no_sync)
         if self._sync_after_replay:
             distributed.all_reduce_gradients(self.net.parameters())

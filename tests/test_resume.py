@@ -4,6 +4,13 @@
   epoch, after a mid-epoch checkpoint, then started again: it resumes from ``latest.pth`` and
   ends with exactly the parameters, optimizer state and epoch summaries of an uninterrupted run;
   every file written before the kill loads (checkpoints) or parses (stats.jsonl lines).
+* SLT of every tiny tracker (SiamRPN++, TransT, TrDiMP), run for an iteration budget that ends
+  mid-epoch (as a kill after a ``checkpoint_every`` checkpoint would), then continued by a fresh
+  trainer in a freshly seeded process state that resumes from ``latest.pth``, ends on exactly the
+  parameters and optimizer state of an uninterrupted run: every random source that carries over
+  between iterations (python/numpy/torch global generators, an adapter's persistent generators
+  such as TrDiMP's replay-time proposal generator) is in the checkpoint, and the episodes and
+  exploration generators are functions of (seed, epoch, iteration).
 * pytracking/run_experiment.py with the test-double tracker is killed after its first finished
   sequence; the rerun tracks only the missing sequences, leaves the finished files untouched, and
   the result files equal those of an uninterrupted run.
@@ -17,11 +24,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
+import pytest
 import torch
 
-from ltr.admin.checkpoint import load_checkpoint
+from ltr.admin.checkpoint import load_checkpoint, save_checkpoint
 from pytracking.evaluation import results_io
 from pytracking.evaluation.data import SequenceList
 from pytracking.evaluation.running import run_dataset
@@ -111,6 +119,78 @@ def test_sigkilled_training_resumes_to_the_uninterrupted_result(tmp_path):
     assert records_after[:len(records_before)] == records_before  # nothing written before the kill was lost
     epochs = [r for r in records_after if r["kind"] == "epoch"]
     assert [r["epoch"] for r in epochs] == [1, 2] and all("bad_frames_skipped" in r for r in epochs)
+
+
+# -- SLT --------------------------------------------------------------------------------------------
+
+SLT_EPOCHS, SLT_ITERATIONS = 2, 2
+SLT_KILL_AFTER = 3  # iterations: inside the second epoch, after the first epoch's scheduler step
+
+
+def _slt_trainer(tracker: str, workspace: Path, start: Path, monkeypatch):
+    """A fresh tiny SLT trainer as ``ltr/run_training.py <tracker> slt_tiny`` builds it in a new process."""
+    from ltr.run_training import build_settings, import_setting
+
+    monkeypatch.setenv("SLT_WORKSPACE_DIR", str(workspace))  # build_settings sets it; undone after the test
+    # build_settings seeds the global generators as a new process would: a resumed run must not
+    # depend on them before it loads the checkpoint.
+    settings = build_settings(tracker, "slt_tiny", seed=7, checkpoint=str(start), resume=True, device="cpu",
+                              workspace=str(workspace), episodes_per_batch=2, num_frames=3,
+                              iterations_per_epoch=SLT_ITERATIONS, epochs=SLT_EPOCHS, checkpoint_every=1,
+                              num_workers=0, print_interval=0, replay_chunk=1)
+    return import_setting(tracker, "slt_tiny").build_trainer(settings, quiet=True)
+
+
+def _slt_run(tracker: str, workspace: Path, start: Path, monkeypatch, budget: Optional[int] = None,
+             resume: bool = False):
+    trainer = _slt_trainer(tracker, workspace, start, monkeypatch)
+    if resume:
+        assert trainer.load_checkpoint(), f"no checkpoint to resume from in {trainer.checkpoint_dir}"
+    trainer.train(SLT_EPOCHS, max_iterations=budget)
+    return trainer
+
+
+@pytest.mark.parametrize("tracker", ["siamrpnpp", "transt", "trdimp"])
+def test_killed_slt_run_resumes_to_the_uninterrupted_parameters(tmp_path, monkeypatch, tracker):
+    from ltr.models.registry import build_network
+
+    torch.manual_seed(11)
+    start = tmp_path / f"{tracker}_start.pth"
+    save_checkpoint(start, build_network(tracker, "tiny").state_dict(), tracker=tracker, size="tiny")
+
+    straight = _slt_run(tracker, tmp_path / "straight", start, monkeypatch)
+    victim = _slt_run(tracker, tmp_path / "killed", start, monkeypatch, budget=SLT_KILL_AFTER)
+    assert (victim.epoch, victim.iteration_in_epoch) == (1, 1)
+    saved = load_checkpoint(victim.checkpoint_dir / "latest.pth")
+    assert (saved["epoch"], saved["iteration"]) == (1, 1)
+    if tracker == "trdimp":
+        assert "proposal" in saved["rng"]["adapter"], "the replay-time proposal generator is not in the checkpoint"
+    del victim  # nothing of the killed process survives but its files
+    resumed = _slt_run(tracker, tmp_path / "killed", start, monkeypatch, resume=True)
+
+    assert (resumed.epoch, resumed.iteration_in_epoch) == (straight.epoch, straight.iteration_in_epoch) == (2, 0)
+    assert resumed.total_iterations == straight.total_iterations == SLT_EPOCHS * SLT_ITERATIONS
+    want, got = straight.net.state_dict(), resumed.net.state_dict()
+    assert want.keys() == got.keys()
+    differing = [key for key in want if not torch.equal(want[key], got[key])]
+    assert not differing, f"{len(differing)} tensors differ after the resume, e.g. {differing[:3]}"
+    want_opt, got_opt = straight.optimizer.state_dict(), resumed.optimizer.state_dict()
+    assert want_opt["param_groups"] == got_opt["param_groups"]
+    for key, value in want_opt["state"].items():
+        for name, tensor in value.items():
+            assert torch.equal(torch.as_tensor(tensor), torch.as_tensor(got_opt["state"][key][name])), (key, name)
+    # ... and both leave every random source in the same state for what would come next.
+    assert _same_rng(straight.rng_state(), resumed.rng_state())
+
+
+def _same_rng(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_rng(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_rng(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
 
 
 # -- evaluation -------------------------------------------------------------------------------------

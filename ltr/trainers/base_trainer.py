@@ -21,12 +21,13 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 
 from ltr.admin import checkpoint as ckpt
 from ltr.admin import distributed
+from ltr.admin.seeding import seed_everything
 from ltr.admin.stats import AverageMeter, StatsTracker, append_jsonl
 
 
@@ -64,6 +65,24 @@ class _CountingCollate:
 
     def __call__(self, pairs):
         return self.collate_fn([item for item, _ in pairs]), sum(bad for _, bad in pairs)
+
+
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, (int, float, torch.Tensor)) and not isinstance(value, bool)
+
+
+def _scale_scheduler(scheduler: Any, factor: float) -> None:
+    """Scale the reference rates a learning-rate scheduler computes its rates from (in place)."""
+    for name in ("base_lrs", "max_lrs", "min_lrs", "_last_lr"):
+        values = getattr(scheduler, name, None)
+        if isinstance(values, list):
+            setattr(scheduler, name, [v * factor if _is_rate(v) else v for v in values])
+    # A cosine schedule decays towards eta_min: left unscaled, its rates would not stay factor x.
+    if _is_rate(getattr(scheduler, "eta_min", None)):
+        scheduler.eta_min *= factor
+    # SequentialLR and ChainedScheduler delegate to the schedulers they hold.
+    for inner in getattr(scheduler, "_schedulers", None) or []:
+        _scale_scheduler(inner, factor)
 
 
 class BaseTrainer:
@@ -156,8 +175,26 @@ class BaseTrainer:
     def iterations_per_epoch(self) -> int:
         return len(self.dataset) // (self.batch_size * self.world_size)
 
-    def _loader(self, start_iteration: int) -> Iterable:
+    def batches(self, start_iteration: int = 0, epoch: Optional[int] = None) -> Iterator[Any]:
+        """This process's collated batches of one epoch, from iteration ``start_iteration`` on.
+
+        Exactly the batches :meth:`train` feeds to :meth:`train_step` at those iterations (same
+        samples, same order, same rank split), without training on them: for diagnostics that
+        explore or replay batches themselves.
+
+        Args:
+            start_iteration: the first iteration of the epoch to yield (0: the whole epoch).
+            epoch: the epoch whose samples to draw (default: the current one, ``self.epoch``).
+                The dataset is switched to it (``dataset.set_epoch``) before the first batch.
+        """
+        for batch, _ in self._epoch_loader(start_iteration, epoch):
+            yield batch
+
+    def _epoch_loader(self, start_iteration: int, epoch: Optional[int] = None) -> Iterable[Tuple[Any, int]]:
         """This rank's batches from ``start_iteration`` on, as ``(batch, bad frames skipped for it)``."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
         per_iter = self.batch_size * self.world_size
         start = start_iteration * per_iter
         end = self.iterations_per_epoch * per_iter
@@ -167,11 +204,46 @@ class BaseTrainer:
         # An explicit generator: otherwise creating the loader draws from torch's global RNG, and
         # a resumed run (one extra loader) would continue a shifted random stream.
         generator = torch.Generator().manual_seed(int(getattr(self.settings, "seed", 0) or 0) * 100003
-                                                  + self.epoch * 1009 + self.rank)
+                                                  + epoch * 1009 + self.rank)
         return torch.utils.data.DataLoader(_CountingDataset(self.dataset), batch_size=self.batch_size,
                                            sampler=indices, num_workers=self.num_workers,
                                            collate_fn=_CountingCollate(self.collate_fn), drop_last=True,
                                            persistent_workers=False, generator=generator)
+
+    def _loader(self, start_iteration: int) -> Iterable[Tuple[Any, int]]:
+        # Kept only for benchmarks/ until they use batches(); yields (batch, bad frames) pairs.
+        return self._epoch_loader(start_iteration)
+
+    def scale_learning_rates(self, factor: float) -> None:
+        """Multiply the recipe's learning rates by ``factor``, schedule included.
+
+        Scales every parameter group's ``lr`` (and ``initial_lr``, ``max_lr``, ``min_lr`` where
+        present) and the scheduler's reference rates (``base_lrs``, a cosine ``eta_min``, a
+        plateau ``min_lrs``, the last rates), so that stepping the scheduler afterwards gives
+        ``factor`` times the unscaled schedule: an epoch (StepLR) or cosine schedule continues
+        from the scaled rates instead of snapping back to the recipe's.
+
+        Call it before :meth:`load_checkpoint`: a checkpoint holds the already scaled rates and
+        its optimizer and scheduler state replace these, so scaling after loading would scale twice.
+        """
+        factor = float(factor)
+        if not math.isfinite(factor) or factor <= 0:
+            raise ValueError(f"scale_learning_rates needs a positive finite factor, got {factor}.")
+        for group in self.optimizer.param_groups:
+            for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                if _is_rate(group.get(key)):
+                    group[key] = group[key] * factor
+        if self.lr_scheduler is not None:
+            _scale_scheduler(self.lr_scheduler, factor)
+
+    def set_training_mode(self) -> None:
+        """Put the network in the module mode its training steps run in.
+
+        :meth:`train` calls it at the start of every epoch. Frame-level training: ``net.train()``
+        followed by :meth:`on_epoch_start`; subclasses whose actor owns the mode (SLT) delegate.
+        """
+        self.net.train()
+        self.on_epoch_start()
 
     def train(self, max_epochs: int, time_budget_s: Optional[float] = None,
               max_iterations: Optional[int] = None,
@@ -191,12 +263,9 @@ class BaseTrainer:
         iterations_this_call = 0
         stop = False
         while self.epoch < max_epochs and not stop:
-            if hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(self.epoch)
-            self.net.train()
-            self.on_epoch_start()
+            self.set_training_mode()
             tic = time.perf_counter()
-            for batch, bad_frames in self._loader(self.iteration_in_epoch):
+            for batch, bad_frames in self._epoch_loader(self.iteration_in_epoch):
                 if bad_frames:
                     self.counters["bad_frames"] = self.counters.get("bad_frames", 0.0) + float(bad_frames)
                 if lr_schedule is not None:
@@ -277,7 +346,7 @@ class BaseTrainer:
 
         Every rank must call it at the same point: the ranks' RNG states are gathered first.
         """
-        rng_per_rank = distributed.all_gather_object(ckpt.capture_rng_state())
+        rng_per_rank = distributed.all_gather_object(self.rng_state())
         if self.rank != 0:
             return None
         extra: Dict[str, Any] = {"total_iterations": self.total_iterations, "counters": dict(self.counters)}
@@ -292,6 +361,19 @@ class BaseTrainer:
         # latest.pth first: a run killed between the two writes still resumes from this state.
         ckpt.save_checkpoint(self.checkpoint_dir / "latest.pth", **state)
         return ckpt.save_checkpoint(self.checkpoint_path(), **state)
+
+    def rng_state(self) -> Dict[str, Any]:
+        """This process's random state, as plain data: what a resumed run continues from.
+
+        The global python, numpy and torch (and CUDA) generators; subclasses add the generators
+        they own under further keys (see :meth:`load_rng_state`). :meth:`save_checkpoint` keeps
+        one such state per rank.
+        """
+        return ckpt.capture_rng_state()
+
+    def load_rng_state(self, state: Dict[str, Any]) -> None:
+        """Inverse of :meth:`rng_state` (called by :meth:`load_checkpoint`)."""
+        ckpt.restore_rng_state(state)
 
     def _meter_state(self) -> Dict[str, List[float]]:
         # The running averages of the unfinished epoch: a run resumed mid-epoch then reports the
@@ -340,13 +422,13 @@ class BaseTrainer:
         self._restore_meters((state.get("stats") or {}).get("meters") or {})
         per_rank = state.get("rng_per_rank")
         if per_rank is not None and len(per_rank) == self.world_size:
-            ckpt.restore_rng_state(per_rank[self.rank])
+            self.load_rng_state(per_rank[self.rank])
         elif state.get("rng") is not None:
             # Saved by a run with another number of ranks: rank 0's stream, offset per rank so
             # that ranks do not draw identical augmentation.
-            ckpt.restore_rng_state(state["rng"])
+            self.load_rng_state(state["rng"])
             if self.rank:
-                torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,))) + self.rank)
+                seed_everything(int(torch.randint(0, 2 ** 62, (1,))) + self.rank)
         if self.rank == 0 and not self.quiet:
             print(f"Resumed from {path}: epoch {self.epoch}, iteration {self.iteration_in_epoch}", flush=True)
         return True

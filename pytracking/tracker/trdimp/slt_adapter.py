@@ -173,6 +173,11 @@ class TrDiMPSLTAdapter:
     def net(self) -> torch.nn.Module:
         return self.core.net
 
+    def persistent_generators(self) -> Dict[str, torch.Generator]:
+        """The proposal generator advances over the whole run, so checkpoints must keep its state
+        (:class:`slt_plugins.adapter.PersistentGenerators`); the core's are re-seeded per episode."""
+        return {"proposal": self.proposal_generator}
+
     # ------------------------------------------------------------------ explore
     def initialize(self, frames: Frames, boxes_xywh: torch.Tensor,
                    start_boxes_xywh: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
