@@ -467,11 +467,9 @@ def build_workload(tracker: str, size: str, modules: SettingModules, k: int, T: 
     per_sample = max(1, int(round(float(probe_stats.get("frames_grad", 1.0)))))
     num_samples = -(-flt_settings.batch_size // per_sample)  # ceil: at least as many frames as SLT
     batch = flt.collate_fn([flt.dataset[i] for i in range(num_samples)])
-    # Training modes as the trainers set them at the start of an epoch.
-    flt.net.train()
-    flt.on_epoch_start()
-    slt.net.train()
-    slt.on_epoch_start()
+    # Training modes as the trainers set them at the start of an epoch (for SLT: the actor's).
+    flt.set_training_mode()
+    slt.set_training_mode()
     return Workload(slt=slt, flt=flt, episodes=episodes, flt_batch=batch, samples_per_episode=S,
                     tracked_frames=tracked, flt_samples=num_samples, flt_search_frames=num_samples * per_sample)
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up the environment (if needed) and run the main job: frame-level vs sequence-level
-# training of tiny SiamRPN++ on the embedded synthetic data. Extra arguments go to the benchmark.
+# training of tiny SiamRPN++ on the embedded synthetic data. Extra arguments go to the experiment
+# (ltr/run_experiment.py slt_vs_flt --help).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$REPO/scripts/setup_env.sh"
 VENV="${SLT_VENV:-$REPO/.venv}"
 cd "$REPO"
-exec "$VENV/bin/python" benchmarks/slt_vs_flt.py --tracker siamrpnpp --out workspace/slt_vs_flt "$@"
+exec "$VENV/bin/python" ltr/run_experiment.py slt_vs_flt --tracker siamrpnpp --out workspace/slt_vs_flt "$@"

@@ -118,10 +118,6 @@ class SLTTrainer(BaseTrainer):
             torch.randint(0, 2 ** 62, (skip,), generator=generator, dtype=torch.int64)
         return generator
 
-    def _generator(self) -> torch.Generator:
-        # Kept only for benchmarks/ until they call exploration_generator().
-        return self.exploration_generator()
-
     def rng_state(self) -> Dict[str, Any]:
         """The global generators' states plus the adapter's persistent generators (key ``'adapter'``)."""
         state = super().rng_state()

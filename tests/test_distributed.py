@@ -151,7 +151,7 @@ def test_rank_strided_indices_cover_the_single_process_batches(tmp_path):
     def batches(rank, world, batch, start=0):
         trainer = BaseTrainer(torch.nn.Linear(1, 1), None, _Data(), batch, _Settings(rank, world), "t", "tiny",
                               collate_fn=list, checkpoint_dir=tmp_path)
-        return [batch for batch, _bad in trainer._loader(start)]
+        return list(trainer.batches(start))
 
     single = batches(0, 1, 6)
     per_rank = [batches(r, 2, 3) for r in range(2)]

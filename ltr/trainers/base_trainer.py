@@ -210,10 +210,6 @@ class BaseTrainer:
                                            collate_fn=_CountingCollate(self.collate_fn), drop_last=True,
                                            persistent_workers=False, generator=generator)
 
-    def _loader(self, start_iteration: int) -> Iterable[Tuple[Any, int]]:
-        # Kept only for benchmarks/ until they use batches(); yields (batch, bad frames) pairs.
-        return self._epoch_loader(start_iteration)
-
     def scale_learning_rates(self, factor: float) -> None:
         """Multiply the recipe's learning rates by ``factor``, schedule included.
 

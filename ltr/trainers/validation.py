@@ -141,33 +141,22 @@ class Validator:
         to a temporary folder there. Sequences whose tracking failed are left out of the scores
         (and counted), so one unreadable frame does not end a long training run.
         """
-        from pytracking.analysis.evaluate import evaluate_tracker
-        from pytracking.analysis.results_io import load_tracker_results
-        from pytracking.evaluation.running import run_dataset
+        from pytracking.evaluation.checkpoint_eval import evaluate_checkpoint
 
         base = Path(workdir) / "validation"
         base.mkdir(parents=True, exist_ok=True)
         if self.keep_results:
-            results_dir = base / f"ep{epoch:04d}"
-            if results_dir.exists():
-                shutil.rmtree(results_dir)  # results of an older run of this epoch
-            context: Any = contextlib.nullcontext(str(results_dir))
+            context: Any = contextlib.nullcontext(str(base / f"ep{epoch:04d}"))
         else:
             context = tempfile.TemporaryDirectory(prefix=f".ep{epoch:04d}-", dir=str(base))
         with context as folder:
-            tracker = _tracker_class()(self.tracker_name, self.parameter_name, checkpoint=str(checkpoint),
-                                       results_dir=str(folder), device=self.device,
-                                       display_name=f"epoch {epoch}")
-            # One progress line per video would drown the training log.
-            with contextlib.redirect_stdout(io.StringIO()):
-                summary = run_dataset(self.sequences, [tracker], threads=self.threads, print_summary=False)
-            done = [s for s in self.sequences if s.name not in {r.sequence for r in summary.failed}]
-            if not done:
-                reasons = "; ".join(f"{r.sequence}: {r.error}" for r in summary.failed[:3])
-                raise RuntimeError(f"validation: tracking failed on every sequence ({reasons})")
-            loaded = load_tracker_results(folder, done, name=tracker.display_name)
-            evaluation = evaluate_tracker(done, loaded.boxes, name=tracker.display_name)
-        return evaluation.summary(), len(summary.failed)
+            try:
+                result = evaluate_checkpoint(checkpoint, self.sequences, self.tracker_name, self.parameter_name,
+                                             folder, label=f"epoch {epoch}", threads=self.threads,
+                                             tracker_class=_tracker_class(), device=self.device)
+            except RuntimeError as error:
+                raise RuntimeError(f"validation: {error}") from None
+        return result.summary, result.failed
 
     # ----------------------------------------------------------------------------------- best
     def _load_best(self, checkpoint_dir: Path) -> None:

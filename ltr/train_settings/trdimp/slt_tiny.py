@@ -8,7 +8,7 @@ frame-interval augmentation up to 10 with probability 0.3) with CPU-sized number
 episodes of T = 8 search frames, learning rates 10x the reference (a short budget; the whole
 backbone trains, as in the tiny frame-level setting), 10 epochs of 10 iterations with a decay
 after 8. An iteration from a trained tiny FLT start takes about 1.7 s on one CPU thread
-(87 iterations in 150 s in benchmarks/slt_vs_flt.py).
+(87 iterations in 150 s in ltr/run_experiment.py slt_vs_flt).
 """
 from ltr.admin.settings import Settings
 from ltr.train_settings.common import synthetic_train_datasets

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import slt_signal
+from ltr.experiments import gradient_signal as slt_signal
 from ltr.admin.checkpoint import save_checkpoint
 from ltr.models.registry import build_network
 
@@ -40,17 +40,17 @@ def test_signal_run_end_to_end(tmp_path: Path) -> None:
     start = save_checkpoint(tmp_path / "start.pth", build_network("siamrpnpp", "tiny").state_dict(),
                             tracker="siamrpnpp", size="tiny")
     report = tmp_path / "signal.json"
-    rc = slt_signal.main(["--checkpoint", str(start), "--batches", "2", "--episodes", "2", "--T", "3",
-                          "--samples-per-episode", "2", "--include-invisible", "--workdir", str(tmp_path / "work"),
+    rc = slt_signal.main(["--checkpoint", str(start), "--batches", "2", "--set", "episodes_per_batch=2",
+                          "--set", "num_frames=3", "--set", "samples_per_episode=2", "--set", "include_invisible=True", "--workdir", str(tmp_path / "work"),
                           "--json", str(report)])
     assert rc == 0
     payload = json.loads(report.read_text())
-    assert set(payload["terms"]) == {"scst", "box"}
+    assert set(payload["terms"]) == {"scst", "frame"}
     assert payload["config"]["episodes"] == 2 and payload["config"]["T"] == 3
     assert payload["config"]["include_invisible"] is True
-    assert payload["terms"]["box"]["mean_norm"] > 0
+    assert payload["terms"]["frame"]["mean_norm"] > 0
     assert 0.0 <= payload["explore"]["actions/sample_differs"] <= 1.0
-    assert payload["command"].startswith("python benchmarks/slt_signal.py")
+    assert payload["command"].startswith("python ltr/run_experiment.py signal")
 
 
 def test_missing_checkpoint_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,0 +1,89 @@
+"""Score one checkpoint by tracking: the evaluation that validation during training and the
+training experiments (FLT vs SLT, sweeps) share.
+
+It runs the real test-time tracker (the parameter set's code, the checkpoint loaded as a user
+loads it) on every sequence, writes result files in pytracking's layout and scores them with
+:mod:`pytracking.analysis` (GOT-10k toolkit AO / SR50 / SR75, pytracking AUC and precision).
+Sequences whose tracking failed are left out of the scores and counted, so one unreadable
+frame does not end a long run.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence as SequenceT, Type
+
+__all__ = ["CheckpointEvaluation", "evaluate_checkpoint"]
+
+
+@dataclass
+class CheckpointEvaluation:
+    """Scores of one checkpoint.
+
+    Attributes:
+        evaluation: the :class:`pytracking.analysis.evaluate.TrackerEvaluation` (per-sequence curves).
+        summary: AO, SR50, SR75, AUC, Precision (percent) and ``sequences``, the scored count.
+        failed: sequences whose tracking failed (left out of the scores).
+        results_dir: where the result files are.
+    """
+
+    evaluation: Any
+    summary: Dict[str, float]
+    failed: int
+    results_dir: Path
+
+
+def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_name: str, parameter_name: str,
+                        results_dir: os.PathLike, label: str = "checkpoint", threads: int = 0,
+                        tracker_class: Optional[Type] = None, quiet: bool = True,
+                        reuse_results: bool = False, **tracker_kwargs: Any) -> CheckpointEvaluation:
+    """Track ``sequences`` with ``checkpoint`` and score the results.
+
+    Args:
+        checkpoint: a project or official checkpoint the parameter set can load.
+        sequences: pytracking ``Sequence`` objects with full ground truth.
+        tracker_name, parameter_name: e.g. ``'siamrpnpp'``, ``'tiny'`` (resolved like run_tracker.py).
+        results_dir: result files go here, one per sequence.
+        label: display name in tables and plots.
+        threads: tracking worker processes (0: this process).
+        tracker_class: a :class:`pytracking.evaluation.tracker.Tracker` subclass (e.g. one that
+            moves the parameter set to the training device); default Tracker.
+        quiet: hide the per-sequence progress lines.
+        reuse_results: keep result files written earlier for this same checkpoint file (its
+            mtime is stamped in the folder) so an interrupted evaluation resumes; otherwise, and
+            whenever the checkpoint changed, the folder starts empty.
+        tracker_kwargs: passed to the tracker class.
+
+    Raises:
+        RuntimeError: tracking failed on every sequence (the message gives the first reasons).
+    """
+    from pytracking.analysis.evaluate import evaluate_tracker
+    from pytracking.analysis.results_io import load_tracker_results
+    from pytracking.evaluation.running import run_dataset
+    from pytracking.evaluation.tracker import Tracker
+
+    results_dir = Path(results_dir)
+    stamp = results_dir / ".checkpoint_mtime"
+    key = f"{Path(checkpoint).resolve()} {os.path.getmtime(checkpoint)}"
+    if results_dir.exists() and not (reuse_results and stamp.is_file() and stamp.read_text() == key):
+        shutil.rmtree(results_dir)  # results of another checkpoint, or a fresh evaluation asked for
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key)
+    tracker = (tracker_class or Tracker)(tracker_name, parameter_name, checkpoint=str(checkpoint),
+                                         results_dir=str(results_dir), display_name=label, **tracker_kwargs)
+    output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    with output:
+        run = run_dataset(list(sequences), [tracker], threads=threads, print_summary=False)
+    failed = {r.sequence for r in run.failed}
+    done = [s for s in sequences if s.name not in failed]
+    if not done:
+        reasons = "; ".join(f"{r.sequence}: {r.error}" for r in run.failed[:3])
+        raise RuntimeError(f"{label}: tracking failed on every sequence ({reasons})")
+    loaded = load_tracker_results(results_dir, done, name=label)
+    evaluation = evaluate_tracker(done, loaded.boxes, name=label)
+    return CheckpointEvaluation(evaluation=evaluation, summary=evaluation.summary(), failed=len(failed),
+                                results_dir=results_dir)
