@@ -112,7 +112,7 @@ def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, data
     sampler, the optimiser from ``make_optimizer(net)`` and the optional validation fields.
 
     ``net`` stays unwrapped: under torchrun the SLT trainer puts the adapter's replay pass under DDP.
-    Fields used: reward, samples_per_episode, replay_chunk, episodes_per_batch (k),
+    Fields used: reward, samples_per_episode, replay_chunk, network_mode, episodes_per_batch (k),
     iterations_per_epoch, world_size, num_frames (T), max_gap, max_interval, interval_prob, seed,
     model_size, num_workers, grad_clip, print_interval; optional ``advantage`` ('episode', the
     official SCST weighting and the default, or 'reward_to_go', see :class:`slt_plugins.actor.SLTActor`)
@@ -125,7 +125,7 @@ def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, data
 
     actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
                      chunk_size=settings.replay_chunk, start="first_frame",
-                     advantage=settings.advantage)
+                     advantage=settings.advantage, mode=settings.network_mode)
     # Every process draws its own episodes, so an epoch holds k episodes per iteration and process.
     num_episodes = settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size
     sampler = SequenceSampler(datasets, p_datasets, num_episodes=num_episodes,

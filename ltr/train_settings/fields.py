@@ -74,6 +74,8 @@ SLT_FIELDS: Dict[str, Field] = {
     "eps": optional_field(float, "logit-softmax policy: how far scores are kept from 0 and 1 (None: the "
                                  "policy has no eps)"),
     "replay_chunk": optional_field(int, "episodes replayed per backward pass (None: all at once)"),
+    "network_mode": Field(str, "eval", "module mode of the network in explore and replay alike (eval: frozen "
+                                       "normalisation statistics, no dropout)", choices=("eval", "train")),
 }
 
 
