@@ -125,3 +125,13 @@ def test_run_experiment_front_door() -> None:
     missing = subprocess.run([sys.executable, str(repo / "ltr" / "run_experiment.py"), "nope"], capture_output=True,
                              text=True, timeout=120)
     assert missing.returncode != 0 and "Known experiments" in missing.stderr
+
+
+def test_sweep_sets_fields_through_set_and_options_directly() -> None:
+    from ltr.experiments import sweep
+    assert sweep.knob_arguments("num_frames", "24") == ["--set", "num_frames=24"]
+    assert sweep.knob_arguments("flt_iterations", "500") == ["--flt-iterations", "500"]
+    config = {"flt_iterations": 500, "assignments": ["temperature=2", "num_frames = 24"]}
+    assert sweep.recorded_value(config, "num_frames") == "24"
+    assert sweep.recorded_value(config, "flt_iterations") == "500"
+    assert sweep.recorded_value(config, "scst_weight") is None
