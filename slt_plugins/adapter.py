@@ -108,8 +108,9 @@ class LossOutput:
             gradients unless ``backward_done`` is True, in which case the gradients are
             already in the parameters' ``.grad`` and ``total`` is detached.
         scst: scalar, the self-critical term (unweighted).
-        box: scalar, the tracker's own box losses on the recorded crops (weighted as the
-            tracker's training recipe weights them).
+        box: scalar, the weighted frame-level terms of the tracker's loss on the recorded
+            crops (box terms, and classification terms where the arm keeps them; see
+            :mod:`slt_plugins.losses`).
         stats: floats for logging (e.g. ``'Loss/scst'``, ``'reward/sample'``).
         backward_done: True where the producer already called ``backward``.
     """

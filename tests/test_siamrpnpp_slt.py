@@ -8,10 +8,11 @@ from ltr.models.registry import build_network
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 from pytracking.tracker.siamrpnpp.core import SiamRPNCore
 from pytracking.tracker.siamrpnpp.siamrpnpp import SiamRPNPP
-from pytracking.tracker.siamrpnpp.slt_adapter import SiamRPNSLTAdapter
+from pytracking.tracker.siamrpnpp.slt_adapter import LOSS_TABLE, SiamRPNSLTAdapter
 from pytracking.utils.params import TrackerParams
 from slt_plugins.policy import LogitSoftmaxPolicy
 from slt_plugins.adapter import ReplayRecords, stack_records
+from tests.slt_arms import check_arm_terms, sampled_records
 
 
 def _videos(n, frames=6, seed=0):
@@ -200,3 +201,23 @@ def test_hidden_frames_carry_the_advantage_but_no_box_loss(net):
     assert torch.equal(box_total(steps, hidden_middle), box_total(moved, hidden_middle))
     all_visible = torch.ones(1, 3, dtype=torch.bool)
     assert not torch.equal(box_total(steps, all_visible), box_total(moved, all_visible))
+
+
+def test_each_arm_computes_the_terms_of_the_loss_table(net):
+    """+SS trains the anchor classifier through cross-entropy; +SS+SO replaces it by SCST
+    (no cross-entropy: no classification gradient without an advantage); 'add' keeps both."""
+    adapter = SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()), LogitSoftmaxPolicy(4.0, 0.01))
+    assert adapter.loss_table is LOSS_TABLE and adapter.scst_weight == LOSS_TABLE.scst_weight
+    records = sampled_records(adapter, _videos(2, frames=4, seed=40))
+    check_arm_terms(adapter, records, lambda name: name.startswith("rpn_head.") and "cls" in name)
+
+
+def test_box_weight_scales_only_the_box_term(net):
+    adapter = SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()), LogitSoftmaxPolicy(4.0, 0.01),
+                                scst_weight=0.0, box_weight=0.5)
+    assert adapter.loss_weights() == {"cls": LOSS_TABLE.flt_weights["cls"], "loc": 0.5 * LOSS_TABLE.flt_weights["loc"]}
+
+
+def test_bad_so_mode_is_refused(net):
+    with pytest.raises(ValueError, match="'replace', 'add'"):
+        SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()), LogitSoftmaxPolicy(4.0, 0.01), so_mode="keep")

@@ -7,12 +7,13 @@ from ltr.dataset.synthetic import SyntheticConfig, generate_video
 from ltr.models.registry import build_network
 from ltr.models.tracking.transt import TransTConfig
 from pytracking.tracker.transt.core import TransTCore
-from pytracking.tracker.transt.slt_adapter import TransTSLTAdapter
+from pytracking.tracker.transt.slt_adapter import LOSS_TABLE, TransTSLTAdapter
 from pytracking.tracker.transt.transt import TransT
 from pytracking.utils.params import TrackerParams
 from slt_plugins.adapter import ReplayRecords, stack_records
 from slt_plugins.policy import LogitSoftmaxPolicy
 from slt_plugins.registry import get
+from tests.slt_arms import check_arm_terms, sampled_records
 
 
 def _videos(n, frames=6, seed=0):
@@ -46,8 +47,10 @@ def test_registered_with_the_official_policy(net):
     adapter = _adapter(net)
     assert isinstance(adapter.policy, LogitSoftmaxPolicy)
     assert (adapter.policy.temperature, adapter.policy.eps, adapter.policy.squash) == (4.0, 0.01, "affine")
-    assert adapter.scst_weight == 15.0
-    assert adapter.criterion.weight_dict == {"loss_bbox": 5.0, "loss_giou": 2.0}
+    assert adapter.scst_weight == 15.0 and adapter.so_mode == "replace"
+    # official SLT-TransT: 15 SCST + 5 L1 + 2 GIoU, the cross-entropy replaced by SCST
+    assert adapter.loss_weights() == {"scst": 15.0, "l1": 5.0, "giou": 2.0}
+    assert adapter.loss_table is LOSS_TABLE
 
 
 def test_batched_argmax_rollout_equals_test_time_tracker(net):
@@ -88,7 +91,7 @@ def test_sampling_trackers_follow_the_policy_and_replay_has_gradients(net):
     net.zero_grad()
     loss = adapter.replay_loss(rec, torch.tensor([0.5]))
     assert torch.isfinite(loss.total) and torch.isfinite(loss.box)
-    assert loss.stats["Loss/box_num_pos"] > 0
+    assert loss.stats["box/num_pos"] > 0
     loss.total.backward()
     grads = [p.grad for p in net.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
@@ -96,16 +99,31 @@ def test_sampling_trackers_follow_the_policy_and_replay_has_gradients(net):
     net.zero_grad()
 
 
-def test_box_loss_skips_invisible_frames(net):
+def test_frame_terms_skip_invisible_frames(net):
     adapter = _adapter(net)
     torch.manual_seed(1)
     outputs = {"pred_logits": torch.randn(3, 256, 2), "pred_boxes": torch.rand(3, 256, 4) * 0.5 + 0.25}
     gt = torch.tensor([[40.0, 50.0, 30.0, 20.0], [10.0, 10.0, 60.0, 60.0], [0.0, 0.0, 0.0, 0.0]])
-    only_first = adapter.box_loss({k: v[:1] for k, v in outputs.items()}, gt[:1], torch.tensor([True]))
-    masked = adapter.box_loss(outputs, gt, torch.tensor([True, False, True]))  # 2nd hidden, 3rd empty box
-    torch.testing.assert_close(masked["total"], only_first["total"])
-    none = adapter.box_loss(outputs, gt, torch.zeros(3, dtype=torch.bool))
-    assert float(none["total"]) == 0.0
+    names = ("ce", "l1", "giou")
+    only_first, _ = adapter.frame_terms({k: v[:1] for k, v in outputs.items()}, gt[:1], torch.tensor([True]), names)
+    masked, _ = adapter.frame_terms(outputs, gt, torch.tensor([True, False, True]), names)  # 2nd hidden, 3rd empty
+    for name in names:
+        torch.testing.assert_close(masked[name], only_first[name])
+    none, _ = adapter.frame_terms(outputs, gt, torch.zeros(3, dtype=torch.bool), names)
+    assert all(float(v) == 0.0 for v in none.values())
+
+
+def test_each_arm_computes_the_terms_of_the_loss_table(net):
+    """+SS trains the class head through cross-entropy; +SS+SO replaces it by SCST (no class-head
+    gradient without an advantage, L1 and GIoU train the box head); 'add' keeps the cross-entropy."""
+    adapter = _adapter(net)
+    records = sampled_records(adapter, _videos(2, frames=4, seed=40))
+    check_arm_terms(adapter, records, lambda name: name.startswith("class_embed."))
+
+
+def test_bad_so_mode_is_refused(net):
+    with pytest.raises(ValueError, match="'replace', 'add'"):
+        _adapter(net, so_mode="drop")
 
 
 def test_replayed_log_probs_equal_explore_log_probs(net):

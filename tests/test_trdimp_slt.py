@@ -6,14 +6,15 @@ import torch
 from ltr.dataset.synthetic import SyntheticConfig, generate_video
 from ltr.models.registry import build_network
 from pytracking.parameter.trdimp.tiny import parameters as tiny_parameters
-from pytracking.tracker.trdimp.slt_adapter import (TrDiMPSLTAdapter, kl_regression_loss, sample_box_gmm,
-                                                    slt_explore_parameters)
+from ltr.models.loss.dimp_losses import kl_regression
+from pytracking.tracker.trdimp.slt_adapter import LOSS_TABLE, TrDiMPSLTAdapter, sample_box_gmm, slt_explore_parameters
 from pytracking.tracker.trdimp.trdimp import TrDiMP, build_core
 from slt_plugins.actor import SLTActor
 from slt_plugins.adapter import ReplayRecords, stack_records
 from slt_plugins.policy import SoftmaxPolicy
 from slt_plugins.registry import get
 from slt_plugins.sampler import Episode
+from tests.slt_arms import check_arm_terms, sampled_records
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +130,8 @@ def test_box_proposals_and_kl_loss():
     assert proposals.shape == (2, 64, 4) and (proposals[..., 2:] > 0).all()
     assert (density > 0).all() and (gt_density >= 0).all()
     # a predictor whose scores follow the label density has a lower loss than a flat one
-    good = kl_regression_loss(torch.log(gt_density + 1e-6), density, gt_density)
-    flat = kl_regression_loss(torch.zeros_like(density), density, gt_density)
+    good = kl_regression(torch.log(gt_density + 1e-6), density, gt_density)
+    flat = kl_regression(torch.zeros_like(density), density, gt_density)
     assert good < flat
 
 
@@ -142,3 +143,39 @@ def test_slt_loss_weights_are_the_papers_ratio(setting):
     settings = Settings()
     importlib.import_module(f"ltr.train_settings.trdimp.{setting}").configure(settings)
     assert settings.box_weight / settings.scst_weight == pytest.approx(0.0025)
+
+
+def test_each_arm_computes_the_terms_of_the_loss_table(net):
+    """+SS trains the target classifier through its hinge losses; +SS+SO replaces them by SCST (no
+    classifier gradient without an advantage, the IoU-Net loss stays); 'add' keeps the hinge losses."""
+    adapter = TrDiMPSLTAdapter.from_network(net, _test_time_params())
+    assert adapter.loss_weights() == {"scst": 4.0, "bb_ce": 0.01}   # the official SLT-TrDiMP pair
+    records = sampled_records(adapter, _videos(2, frames=4, seed=40))
+    check_arm_terms(adapter, records, lambda name: name.startswith("classifier."))
+
+
+def test_hinge_terms_follow_the_ground_truth(net):
+    """The classifier terms score the replayed maps against a label at the recorded ground truth:
+    moving the ground truth changes them, hiding every frame leaves nothing to score."""
+    adapter = TrDiMPSLTAdapter.from_network(net, _test_time_params(), scst_weight=0.0)
+    records = sampled_records(adapter, _videos(1, frames=4, seed=50))
+    with torch.no_grad():
+        _, extras = adapter.replay_scores(records, all_iterates=True)
+        gt = records.steps["gt_crop"]
+        terms = adapter.classifier_terms(extras["iterate_scores"], extras["feature_sz"], gt, records.visible)
+        moved = adapter.classifier_terms(extras["iterate_scores"], extras["feature_sz"], gt + torch.tensor(
+            [30.0, 30.0, 0.0, 0.0]), records.visible)
+        hidden = adapter.classifier_terms(extras["iterate_scores"], extras["feature_sz"], gt,
+                                          torch.zeros_like(records.visible))
+    assert set(terms) == {"test_clf", "test_init_clf", "test_iter_clf"}
+    assert all(float(terms[k]) != float(moved[k]) for k in terms)
+    assert all(float(v) == 0.0 for v in hidden.values())
+
+
+def test_box_weight_keeps_its_meaning_and_bad_so_mode_is_refused(net):
+    adapter = TrDiMPSLTAdapter.from_network(net, _test_time_params(), scst_weight=1.0, box_weight=0.0025)
+    assert adapter.loss_weights() == {"scst": 1.0, "bb_ce": 0.0025}
+    adapter.scst_weight = 0.0   # +SS: the IoU-Net term scaled alike, the classifier terms at their FLT weights
+    assert adapter.loss_weights() == pytest.approx({**LOSS_TABLE.flt_weights, "bb_ce": 0.0025})
+    with pytest.raises(ValueError, match="'replace', 'add'"):
+        TrDiMPSLTAdapter.from_network(net, _test_time_params(), so_mode="both")

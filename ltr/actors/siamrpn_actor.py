@@ -7,9 +7,8 @@ import torch
 
 from ltr.data.crop import to_model_input
 from ltr.models.loss.siamrpn_loss import siamrpn_loss
-from ltr.models.siamese.anchor_target import AnchorTarget
+from ltr.models.siamese.anchor_target import AnchorTarget, crop_xywh_to_anchor_xyxy
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
-from pytracking.tracker.siamrpnpp.slt_adapter import crop_xywh_to_anchor_xyxy
 
 
 class SiamRPNActor:

@@ -6,13 +6,13 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 from ltr.data.crop import to_model_input
-from ltr.models.loss.dimp_losses import KLRegression, LBHinge
+from ltr.models.loss.dimp_losses import (TRDIMP_HINGE_THRESHOLD, TRDIMP_LOSS_WEIGHTS, KLRegression, LBHinge,
+                                         filter_iterate_terms)
 
 __all__ = ["TrDiMPActor", "OFFICIAL_LOSS_WEIGHT"]
 
-#: Loss weights of TrDiMP's training (SLTtrack ``ltr/train_settings/trdimp/trdimp.py``).
-OFFICIAL_LOSS_WEIGHT: Dict[str, float] = {"bb_ce": 0.01, "test_clf": 100.0, "test_init_clf": 100.0,
-                                          "test_iter_clf": 400.0}
+#: Loss weights of TrDiMP's training (defined in :mod:`ltr.models.loss.dimp_losses`).
+OFFICIAL_LOSS_WEIGHT: Dict[str, float] = TRDIMP_LOSS_WEIGHTS
 
 
 class TrDiMPActor:
@@ -37,7 +37,7 @@ class TrDiMPActor:
     """
 
     def __init__(self, net: torch.nn.Module, loss_weight: Optional[Mapping[str, float]] = None,
-                 hinge_threshold: float = 0.05, device: str = "cpu"):
+                 hinge_threshold: float = TRDIMP_HINGE_THRESHOLD, device: str = "cpu"):
         self.net = net
         self.device = torch.device(device)
         self.loss_weight = dict(OFFICIAL_LOSS_WEIGHT if loss_weight is None else loss_weight)
@@ -68,17 +68,15 @@ class TrDiMPActor:
 
         label = batch["search_label"].to(dev).float()
         clf_losses = [self.clf_loss(s, label) for s in target_scores]
+        clf_terms = filter_iterate_terms(clf_losses)
         stats: Dict[str, float] = {}
-        if "test_clf" in w:
-            loss = loss + w["test_clf"] * clf_losses[-1]
-            stats["Loss/target_clf"] = float(w["test_clf"] * clf_losses[-1].detach())
-        if "test_init_clf" in w:
-            loss = loss + w["test_init_clf"] * clf_losses[0]
-            stats["Loss/test_init_clf"] = float(w["test_init_clf"] * clf_losses[0].detach())
-        if "test_iter_clf" in w and len(clf_losses) > 2:
-            iter_loss = sum(clf_losses[1:-1]) * (w["test_iter_clf"] / (len(clf_losses) - 2))
-            loss = loss + iter_loss
-            stats["Loss/test_iter_clf"] = float(iter_loss.detach())
+        # The final filter's term keeps its historical stats name, Loss/target_clf.
+        for term, stat in (("test_clf", "Loss/target_clf"), ("test_init_clf", "Loss/test_init_clf"),
+                           ("test_iter_clf", "Loss/test_iter_clf")):
+            if term in w and term in clf_terms:
+                weighted = w[term] * clf_terms[term]
+                loss = loss + weighted
+                stats[stat] = float(weighted.detach())
 
         if not torch.isfinite(loss):
             raise FloatingPointError(f"TrDiMP training loss is {float(loss)} (bb_ce {float(bb_ce)}, "

@@ -9,17 +9,33 @@
   label density ``p`` (a Gaussian around the ground truth), the KL divergence between ``p`` and
   the predicted density ``exp(s(y)) / Z`` is estimated by Monte Carlo as
   ``log(mean_i exp(s_i) / q_i) - mean_i s_i p_i / q_i`` (the constant entropy of ``p`` dropped).
+
+TrDiMP's objective (:data:`TRDIMP_LOSS_WEIGHTS`) weights the KL loss ``bb_ce`` and three hinge
+terms over the iterates of the filter optimiser (:func:`filter_iterate_terms`): the initial
+filter (``test_init_clf``), the intermediate iterates (``test_iter_clf``, their mean) and the
+final filter (``test_clf``).
 """
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["LBHinge", "KLRegression", "lb_hinge", "kl_regression"]
+__all__ = ["LBHinge", "KLRegression", "lb_hinge", "kl_regression", "filter_iterate_terms",
+           "TRDIMP_LOSS_WEIGHTS", "TRDIMP_CLASSIFIER_TERMS", "TRDIMP_HINGE_THRESHOLD"]
+
+#: Loss weights of TrDiMP's frame-level training (SLTtrack ``ltr/train_settings/trdimp/trdimp.py``).
+TRDIMP_LOSS_WEIGHTS: Dict[str, float] = {"bb_ce": 0.01, "test_clf": 100.0, "test_init_clf": 100.0,
+                                         "test_iter_clf": 400.0}
+
+#: The target classifier's terms of :data:`TRDIMP_LOSS_WEIGHTS` (see :func:`filter_iterate_terms`).
+TRDIMP_CLASSIFIER_TERMS = ("test_clf", "test_init_clf", "test_iter_clf")
+
+#: Label value below which TrDiMP's hinge loss treats a cell as background.
+TRDIMP_HINGE_THRESHOLD = 0.05
 
 
 def lb_hinge(prediction: torch.Tensor, label: torch.Tensor, threshold: float = -100.0,
@@ -99,3 +115,23 @@ class KLRegression(nn.Module):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}"
+
+
+def filter_iterate_terms(iterate_losses: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The classifier terms of DiMP training from the losses of each filter iterate.
+
+    Args:
+        iterate_losses: one scalar loss per filter iterate, the initial filter first and the
+            final filter last (at least one).
+
+    Returns:
+        ``test_init_clf`` (initial filter), ``test_clf`` (final filter) and, with at least one
+        intermediate iterate, ``test_iter_clf``: the mean over the intermediate iterates, so
+        its weight does not grow with the number of optimiser steps.
+    """
+    if not iterate_losses:
+        raise ValueError("filter_iterate_terms needs the loss of at least one filter iterate.")
+    terms = {"test_init_clf": iterate_losses[0], "test_clf": iterate_losses[-1]}
+    if len(iterate_losses) > 2:
+        terms["test_iter_clf"] = torch.stack(list(iterate_losses[1:-1])).mean()
+    return terms

@@ -282,8 +282,8 @@ class SetCriterion(nn.Module):
         return mask.to(device)
 
     def forward(self, outputs: Mapping[str, torch.Tensor], targets: Targets,
-                valid: Optional[torch.Tensor] = None, feat_hw: Optional[Tuple[int, int]] = None
-                ) -> Dict[str, torch.Tensor]:
+                valid: Optional[torch.Tensor] = None, feat_hw: Optional[Tuple[int, int]] = None,
+                losses: Optional[Sequence[str]] = None) -> Dict[str, torch.Tensor]:
         """Compute the losses.
 
         Args:
@@ -293,6 +293,8 @@ class SetCriterion(nn.Module):
             valid: optional (B,) bool; samples marked False (e.g. target not visible) get
                 no positive tokens: no box loss, all-background classification.
             feat_hw: score-map size when it is not square.
+            losses: the groups to compute in this call (default: the criterion's ``losses``);
+                SLT's arms switch the classification group on and off with it.
 
         Returns:
             dict with the requested terms (``loss_ce``, ``class_error``, ``loss_bbox``,
@@ -300,6 +302,10 @@ class SetCriterion(nn.Module):
             named in ``weight_dict``. ``class_error``, ``iou`` and ``num_pos`` are detached
             statistics.
         """
+        groups = self.losses if losses is None else tuple(losses)
+        for name in groups:
+            if name not in ("labels", "boxes"):
+                raise ValueError(f"unknown loss group {name!r}; use 'labels' and/or 'boxes'")
         logits, pred_boxes = outputs["pred_logits"], outputs["pred_boxes"]
         bsz, n = logits.shape[:2]
         hw = _map_size(n, feat_hw)
@@ -317,7 +323,7 @@ class SetCriterion(nn.Module):
         num_pos = max(int(pos.sum().item()), 1)
 
         out: Dict[str, torch.Tensor] = {}
-        if "labels" in self.losses:
+        if "labels" in groups:
             target_classes = torch.full((bsz, n), self.num_classes, dtype=torch.int64, device=logits.device)
             target_classes[pos] = 0
             weight = self.empty_weight.to(logits.dtype)
@@ -328,7 +334,7 @@ class SetCriterion(nn.Module):
                     out["class_error"] = 100 - acc
                 else:
                     out["class_error"] = logits.new_tensor(100.0)  # as the reference: no positives = 100 %
-        if "boxes" in self.losses:
+        if "boxes" in groups:
             src = pred_boxes[pos]                                            # (P, 4) row-major per sample
             tgt_rep = tgt[:, None, :].expand(bsz, n, 4)[pos]                 # (P, 4)
             out["loss_bbox"] = F.l1_loss(src, tgt_rep, reduction="sum") / num_pos

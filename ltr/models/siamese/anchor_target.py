@@ -22,7 +22,16 @@ from .anchors import box_iou_xyxy, cxcywh_to_xyxy, encode_deltas, generate_ancho
 if TYPE_CHECKING:
     from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 
-__all__ = ["AnchorTargets", "AnchorTarget", "random_subset"]
+__all__ = ["AnchorTargets", "AnchorTarget", "random_subset", "crop_xywh_to_anchor_xyxy"]
+
+
+def crop_xywh_to_anchor_xyxy(boxes_xywh: torch.Tensor) -> torch.Tensor:
+    """Continuous crop-pixel xywh (N, 4) -> pysot's 0-based pixel-index x1y1x2y2 (N, 4).
+
+    Crop boxes count pixel edges, pysot's anchors pixel centres, hence the half-pixel shift.
+    """
+    x1y1 = boxes_xywh[:, :2] - 0.5
+    return torch.cat([x1y1, x1y1 + boxes_xywh[:, 2:]], dim=1)
 
 
 @dataclass

@@ -11,20 +11,26 @@ network. In a single process it is called as it is; under DistributedDataParalle
 wraps it in DDP once, so the gradients of replay are averaged over ranks (DDP only synchronises
 what runs through a wrapped module's forward).
 
-A subclass provides three tracker-specific pieces:
+A subclass provides its loss table and three tracker-specific pieces:
+    * :attr:`SiameseSLTAdapter.loss_table`: the tracker's :class:`~slt_plugins.losses.SLTLossTable`;
     * :meth:`record_constants`: per-tracker constants of a step that ``pscore`` depends on;
     * :meth:`replay_pscore`: ``pscore`` (R*T, N) with gradients from fresh network outputs;
-    * :meth:`box_loss`: the tracker's own box losses on the recorded crops (visible frames).
+    * :meth:`frame_terms`: the unweighted terms of the tracker's frame-level loss that an arm
+      asks for, on the recorded crops of the visible frames.
+
+Replay computes the terms the table names for ``(scst_weight, so_mode)`` and adds them up with
+its weights (:func:`slt_plugins.losses.arm_loss`).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
 from ltr.data.crop import boxes_to_crop_frame
 from pytracking.tracker.common.siamese_core import SearchResult, SiameseCore
 from slt_plugins.adapter import LossOutput, ReplayRecords, StepOutput
+from slt_plugins.losses import SCST_TERM, SLTLossTable, arm_loss, check_so_mode
 from slt_plugins.scst import scst_loss
 
 
@@ -64,18 +70,29 @@ class SiameseSLTAdapter:
     Args:
         core: the batched tracker core (shares its network with the trainer).
         policy: candidate distribution over ``pscore`` (see :mod:`slt_plugins.policy`).
-        scst_weight: weight of the self-critical term (0 gives the '+SS' ablation).
-        box_weight: weight of the tracker's own box losses on the sampled crops.
+        scst_weight: weight of the self-critical term; 0 gives the '+SS' arm (the full
+            frame-level loss); None: the official weight of :attr:`loss_table`.
+        box_weight: factor on the box terms of every arm (1: the table's weights; 0 drops them).
+            Classification terms ('+SS', ``so_mode='add'``) keep their frame-level weights.
         scst_reduction: see :func:`slt_plugins.scst.scst_loss`.
+        so_mode: 'replace' (the paper: SCST replaces the classification loss) or 'add' (SCST
+            beside the classification loss at its frame-level weight); see :mod:`slt_plugins.losses`.
+
+    ``scst_weight``, ``box_weight`` and ``so_mode`` are read at every replay, so they may be changed
+    between replays.
     """
 
-    def __init__(self, core: SiameseCore, policy: Any, scst_weight: float = 1.0, box_weight: float = 1.0,
-                 scst_reduction: str = "mean"):
+    #: The tracker's loss terms and weights, frame-level and SLT (set by each subclass).
+    loss_table: SLTLossTable
+
+    def __init__(self, core: SiameseCore, policy: Any, scst_weight: Optional[float] = None,
+                 box_weight: float = 1.0, scst_reduction: str = "mean", so_mode: str = "replace"):
         self.core = core
         self.policy = policy
-        self.scst_weight = float(scst_weight)
+        self.scst_weight = float(self.loss_table.scst_weight if scst_weight is None else scst_weight)
         self.box_weight = float(box_weight)
         self.scst_reduction = scst_reduction
+        self.so_mode = check_so_mode(so_mode)
         #: Runs the replay network pass; the SLT trainer replaces it by a DDP wrapper when distributed.
         self.replay_module: torch.nn.Module = SiameseReplayNet(core)
 
@@ -90,9 +107,24 @@ class SiameseSLTAdapter:
     def replay_pscore(self, outputs: Any, steps: Dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
-    def box_loss(self, outputs: Any, gt_crop_xywh: torch.Tensor, visible: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Returns {'total': weighted sum, <term>: value, ...} over the visible frames."""
+    def frame_terms(self, outputs: Any, gt_crop_xywh: torch.Tensor, visible: torch.Tensor,
+                    names: Sequence[str]) -> Tuple[Dict[str, torch.Tensor], Dict[str, float]]:
+        """The frame-level terms ``names`` (names of :attr:`loss_table`) on the recorded crops.
+
+        Args:
+            outputs: the network's raw outputs on the M = R*T recorded search crops.
+            gt_crop_xywh: (M, 4) ground truth in crop pixels.
+            visible: (M,) bool; hidden frames and empty boxes contribute nothing.
+            names: the terms to compute (never empty).
+
+        Returns:
+            ({name: unweighted scalar with gradients}, {stat name: float} diagnostics).
+        """
         raise NotImplementedError
+
+    def loss_weights(self) -> Dict[str, float]:
+        """``{term: weight}`` of the arm the current ``scst_weight`` / ``so_mode`` select."""
+        return self.loss_table.weights(self.scst_weight, self.so_mode, box_scale=self.box_weight)
 
     # ------------------------------------------------------------------ protocol
     def initialize(self, frames, boxes_xywh: torch.Tensor,
@@ -123,9 +155,14 @@ class SiameseSLTAdapter:
         pscore = self.replay_pscore(outputs, steps)
         log_p = self.policy.log_probs(pscore).gather(1, steps["action"].long().view(-1, 1)).view(R, T)
         scst = scst_loss(log_p, advantage.to(log_p), reduction=self.scst_reduction)
-        visible = records.visible.reshape(-1).to(log_p.device)
-        box_terms = self.box_loss(outputs, steps["gt_crop"], visible)
-        total = self.scst_weight * scst + self.box_weight * box_terms["total"]
-        stats = {f"Loss/box_{k}": float(v) for k, v in box_terms.items() if k != "total"}
-        stats["logp/mean"] = float(log_p.detach().mean())
-        return LossOutput(total=total, scst=scst.detach(), box=box_terms["total"].detach(), stats=stats)
+        weights = self.loss_weights()
+        names = [k for k in weights if k != SCST_TERM]
+        terms: Dict[str, torch.Tensor] = {}
+        diagnostics: Dict[str, float] = {}
+        if names:
+            visible = records.visible.reshape(-1).to(log_p.device)
+            terms, diagnostics = self.frame_terms(outputs, steps["gt_crop"], visible, names)
+        out = arm_loss(weights, scst, terms)
+        out.stats.update(diagnostics)
+        out.stats["logp/mean"] = float(log_p.detach().mean())
+        return out

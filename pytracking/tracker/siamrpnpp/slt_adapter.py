@@ -2,37 +2,64 @@
 
 Replay rebuilds ``pscore = penalty * score * (1 - window_influence) + window * window_influence``
 from the fresh foreground scores, the recorded penalty (it depends on the tracker's state at that
-step) and the fixed cosine window. The box loss is SiamRPN++'s own anchor loss on the crops the
-sampling rollout visited, with targets from the ground truth recorded in crop pixels.
+step) and the fixed cosine window. The frame-level terms are SiamRPN++'s own anchor losses on the
+crops the sampling rollout visited, with targets from the ground truth recorded in crop pixels:
+``cls`` (balanced cross-entropy over sampled anchors) and ``loc`` (weighted L1 on box deltas).
+
+Loss of each arm (:data:`LOSS_TABLE`):
+
+* '+SS' (``scst_weight=0``): ``1.0 cls + 1.2 loc``, the frame-level loss;
+* '+SS+SO' (official SLT-SiamRPN++, ``slt_siamrpnpp.yaml``: ``TRAIN.CLS_WEIGHT`` 1.0 on the
+  self-critical term, ``TRAIN.LOC_WEIGHT`` 1.0): ``1.0 scst + 1.0 loc``, no cross-entropy;
+* ``so_mode='add'``: ``1.0 scst + 1.0 cls + 1.0 loc``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from ltr.models.loss.siamrpn_loss import siamrpn_loss
-from ltr.models.siamese.anchor_target import AnchorTarget
+from ltr.models.loss.siamrpn_loss import log_softmax_cls, select_cross_entropy_loss, weight_l1_loss
+from ltr.models.siamese.anchor_target import AnchorTarget, crop_xywh_to_anchor_xyxy
+from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 from pytracking.tracker.common.siamese_core import SearchResult
 from pytracking.tracker.common.siamese_slt import SiameseSLTAdapter
 from pytracking.tracker.siamrpnpp.core import SiamRPNCore
+from slt_plugins.losses import SLTLossTable
 from slt_plugins.registry import register
 
+# crop_xywh_to_anchor_xyxy moved to ltr.models.siamese.anchor_target; kept importable from here.
+__all__ = ["SiamRPNSLTAdapter", "LOSS_TABLE", "crop_xywh_to_anchor_xyxy"]
 
-def crop_xywh_to_anchor_xyxy(boxes_xywh: torch.Tensor) -> torch.Tensor:
-    """Continuous crop-pixel xywh -> pysot's 0-based pixel-index x1y1x2y2 (shift by half a pixel)."""
-    x1y1 = boxes_xywh[:, :2] - 0.5
-    return torch.cat([x1y1, x1y1 + boxes_xywh[:, 2:]], dim=1)
+#: SiamRPN++'s loss of each SLT arm. FLT weights: the config's defaults (pysot's 1.0 / 1.2).
+LOSS_TABLE = SLTLossTable(
+    tracker="siamrpnpp",
+    flt_weights={"cls": SiamRPNConfig.cls_weight, "loc": SiamRPNConfig.loc_weight},
+    classification_terms=("cls",),
+    slt_weights={"loc": 1.0},   # slt_siamrpnpp.yaml TRAIN.LOC_WEIGHT
+    scst_weight=1.0,            # slt_siamrpnpp.yaml TRAIN.CLS_WEIGHT, applied to the SCST term
+)
 
 
 @register("adapter", "siamrpnpp")
 class SiamRPNSLTAdapter(SiameseSLTAdapter):
-    """Batched SiamRPN++ trackers for SLT (see the module docstring)."""
+    """Batched SiamRPN++ trackers for SLT (see the module docstring and :class:`SiameseSLTAdapter`).
 
-    def __init__(self, core: SiamRPNCore, policy: Any, scst_weight: float = 1.0, box_weight: float = 1.0,
-                 scst_reduction: str = "mean"):
-        super().__init__(core, policy, scst_weight, box_weight, scst_reduction)
+    Args:
+        core: the batched core; its network is the one being trained.
+        policy: candidate distribution over ``pscore``.
+        scst_weight: weight of the self-critical term (official 1; 0 gives '+SS'); None: official.
+        box_weight: factor on the ``loc`` term of every arm (1: the table's weights).
+        scst_reduction: see :func:`slt_plugins.scst.scst_loss`.
+        so_mode: 'replace' (official) or 'add'; see :mod:`slt_plugins.losses`.
+    """
+
+    loss_table = LOSS_TABLE
+
+    def __init__(self, core: SiamRPNCore, policy: Any, scst_weight: Optional[float] = None, box_weight: float = 1.0,
+                 scst_reduction: str = "mean", so_mode: str = "replace"):
+        super().__init__(core, policy, scst_weight, box_weight, scst_reduction, so_mode)
         self.anchor_target = AnchorTarget(core.cfg)
 
     def record_constants(self, result: SearchResult) -> Dict[str, torch.Tensor]:
@@ -45,13 +72,18 @@ class SiamRPNSLTAdapter(SiameseSLTAdapter):
         wi = self.core.cfg.window_influence
         return steps["penalty"].to(score) * score * (1.0 - wi) + self.core.window.to(score)[None] * wi
 
-    def box_loss(self, outputs: Any, gt_crop_xywh: torch.Tensor, visible: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def frame_terms(self, outputs: Any, gt_crop_xywh: torch.Tensor, visible: torch.Tensor,
+                    names: Sequence[str]) -> Tuple[Dict[str, torch.Tensor], Dict[str, float]]:
+        """``cls`` and/or ``loc`` of pysot's loss on the visible frames whose box is wider than a pixel."""
         cls, loc = outputs
         keep = torch.nonzero(visible & (gt_crop_xywh[:, 2:] > 1).all(1), as_tuple=False).squeeze(1)
         if keep.numel() == 0:
             zero = cls.sum() * 0.0
-            return {"total": zero, "cls": zero.detach(), "loc": zero.detach()}
+            return {name: zero for name in names}, {}
         targets = self.anchor_target(crop_xywh_to_anchor_xyxy(gt_crop_xywh[keep].float()))
-        terms = siamrpn_loss(cls[keep], loc[keep], targets.cls, targets.delta, targets.delta_weight,
-                             cls_weight=self.core.cfg.cls_weight, loc_weight=self.core.cfg.loc_weight)
-        return {"total": terms.total, "cls": terms.cls.detach(), "loc": terms.loc.detach()}
+        terms: Dict[str, torch.Tensor] = {}
+        if "cls" in names:
+            terms["cls"] = select_cross_entropy_loss(log_softmax_cls(cls[keep]), targets.cls)
+        if "loc" in names:
+            terms["loc"] = weight_l1_loss(loc[keep], targets.delta, targets.delta_weight)
+        return terms, {}

@@ -21,10 +21,20 @@ the explore-time one when explore does not update the target model online, which
 the reference SLT recipe does (:func:`slt_explore_parameters`); with online updates
 (``update_classifier=True``) replay scores the recorded actions under the first-frame model.
 
-Loss = ``scst_weight * scst + box_weight * KL-regression loss of the IoU-Net`` on the
-recorded search crops, with 128 proposals per frame drawn around the ground truth in crop
-pixels from the two-component Gaussian mixture of the frame-level training (PrDiMP-style
-``bb_ce``). Reference weights: scst 4, bb_ce 0.01.
+Frame-level terms on the recorded search crops of the visible frames (TrDiMP's training loss,
+:data:`~ltr.models.loss.dimp_losses.TRDIMP_LOSS_WEIGHTS`): the IoU-Net's KL-regression loss
+``bb_ce``, with 128 proposals per frame drawn around the ground truth in crop pixels from the
+two-component Gaussian mixture of the frame-level training, and the target classifier's hinge
+losses against a Gaussian label at the ground-truth centre, on the scores of the initial
+(``test_init_clf``), intermediate (``test_iter_clf``, their mean) and final (``test_clf``)
+filter iterates. Loss of each arm (:data:`LOSS_TABLE`):
+
+* '+SS' (``scst_weight=0``): ``100 test_clf + 100 test_init_clf + 400 test_iter_clf + 0.01 bb_ce``;
+* '+SS+SO' (official SLT-TrDiMP): ``4 scst + 0.01 bb_ce``, no hinge losses (the SCST term on the
+  final filter's scores replaces them);
+* ``so_mode='add'``: ``4 scst`` plus the '+SS' terms.
+
+The official pair 4 / 0.01 is the paper's ``SCST + 0.0025 bb_ce`` times 4 (docs/trackers/trdimp.md).
 """
 from __future__ import annotations
 
@@ -34,15 +44,31 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 
 from ltr.data.crop import boxes_to_crop_frame
+from ltr.data.dimp_processing import DiMPProcessing, gaussian_label_function
+from ltr.models.loss.dimp_losses import (TRDIMP_CLASSIFIER_TERMS, TRDIMP_HINGE_THRESHOLD, TRDIMP_LOSS_WEIGHTS,
+                                         filter_iterate_terms, kl_regression, lb_hinge)
 from pytracking.tracker.trdimp.core import TrDiMPCore, rect_to_rel, rel_to_rect
 from pytracking.utils.params import TrackerParams
 from slt_plugins.adapter import Frames, Generators, LossOutput, ReplayRecords, StepOutput
+from slt_plugins.losses import SLTLossTable, arm_loss, check_so_mode
 from slt_plugins.policy import CandidatePolicy, official_policy
 from slt_plugins.registry import register
 from slt_plugins.scst import scst_loss
 
-__all__ = ["TrDiMPSLTAdapter", "slt_explore_parameters", "sample_box_gmm", "kl_regression_loss",
-           "DEFAULT_PROPOSAL_PARAMS"]
+__all__ = ["TrDiMPSLTAdapter", "slt_explore_parameters", "sample_box_gmm", "DEFAULT_PROPOSAL_PARAMS",
+           "SLT_TRDIMP_SCST_WEIGHT", "LOSS_TABLE"]
+
+#: Official weight of the self-critical term in SLT-TrDiMP (``loss_weight['sl_clf']``).
+SLT_TRDIMP_SCST_WEIGHT = 4.0
+
+#: TrDiMP's loss of each SLT arm; the official SLT recipe keeps the frame-level ``bb_ce`` weight.
+LOSS_TABLE = SLTLossTable(
+    tracker="trdimp",
+    flt_weights=TRDIMP_LOSS_WEIGHTS,
+    classification_terms=TRDIMP_CLASSIFIER_TERMS,
+    slt_weights={"bb_ce": TRDIMP_LOSS_WEIGHTS["bb_ce"]},
+    scst_weight=SLT_TRDIMP_SCST_WEIGHT,
+)
 
 #: Proposal distribution of the IoU-Net loss (reference frame-level and SLT settings).
 DEFAULT_PROPOSAL_PARAMS: Dict[str, Any] = {"boxes_per_frame": 128, "gt_sigma": (0.05, 0.05),
@@ -106,19 +132,6 @@ def sample_box_gmm(mean_xywh: torch.Tensor, proposal_sigma: Sequence[Tuple[float
     return proposals, proposal_density, gt_density
 
 
-def kl_regression_loss(scores: torch.Tensor, sample_density: torch.Tensor, gt_density: torch.Tensor,
-                       eps: float = 0.0) -> torch.Tensor:
-    """KL divergence between the label density and the predicted box density (PrDiMP ``KLRegression``).
-
-    Monte-Carlo estimate over the proposals (last dimension) with importance weights
-    ``1 / sample_density``; averaged over the leading dimension.
-    """
-    exp_val = scores - torch.log(sample_density + eps)
-    loss = (torch.logsumexp(exp_val, dim=-1) - math.log(scores.shape[-1])
-            - torch.mean(scores * (gt_density / (sample_density + eps)), dim=-1))
-    return loss.mean()
-
-
 @register("adapter", "trdimp")
 class TrDiMPSLTAdapter:
     """Batched TrDiMP trackers for SLT (see the module docstring).
@@ -128,21 +141,35 @@ class TrDiMPSLTAdapter:
             eval mode for explore and replay, as the SLT trainer does).
         policy: candidate distribution over the flattened raw score map; default the official
             TrDiMP policy (softmax after mean-max scaling to (-7, 7)).
-        scst_weight: weight of the self-critical term (reference 4).
-        box_weight: weight of the IoU-Net KL-regression loss (reference 0.01).
+        scst_weight: weight of the self-critical term (reference 4; 0 gives '+SS'); None: official.
+        box_weight: weight of ``bb_ce`` in '+SS+SO' (reference 0.01, :data:`LOSS_TABLE`); every arm's
+            ``bb_ce`` weight is scaled by ``box_weight / 0.01``, so 0 drops the IoU-Net loss.
         scst_reduction: see :func:`slt_plugins.scst.scst_loss` (reference: 'mean').
         proposal_params: IoU-Net proposal distribution (:data:`DEFAULT_PROPOSAL_PARAMS`).
         seed: seed of the replay-time proposal generator.
+        so_mode: 'replace' (official) or 'add'; see :mod:`slt_plugins.losses`.
+        label_sigma_factor: width of the hinge losses' Gaussian label relative to the feature
+            size (the frame-level processing's, 1/4/6).
+        hinge_threshold: label value below which the hinge loss treats a cell as background.
+
+    ``scst_weight``, ``box_weight`` and ``so_mode`` are read at every replay.
     """
 
-    def __init__(self, core: TrDiMPCore, policy: Optional[CandidatePolicy] = None, scst_weight: float = 4.0,
-                 box_weight: float = 0.01, scst_reduction: str = "mean",
-                 proposal_params: Optional[Dict[str, Any]] = None, seed: int = 0) -> None:
+    loss_table = LOSS_TABLE
+
+    def __init__(self, core: TrDiMPCore, policy: Optional[CandidatePolicy] = None,
+                 scst_weight: Optional[float] = None, box_weight: Optional[float] = None, scst_reduction: str = "mean",
+                 proposal_params: Optional[Dict[str, Any]] = None, seed: int = 0, so_mode: str = "replace",
+                 label_sigma_factor: float = DiMPProcessing.label_sigma_factor,
+                 hinge_threshold: float = TRDIMP_HINGE_THRESHOLD) -> None:
         self.core = core
         self.policy = policy if policy is not None else official_policy("trdimp")
-        self.scst_weight = float(scst_weight)
-        self.box_weight = float(box_weight)
+        self.scst_weight = float(LOSS_TABLE.scst_weight if scst_weight is None else scst_weight)
+        self.box_weight = float(LOSS_TABLE.slt_weights["bb_ce"] if box_weight is None else box_weight)
         self.scst_reduction = scst_reduction
+        self.so_mode = check_so_mode(so_mode)
+        self.label_sigma_factor = float(label_sigma_factor)
+        self.hinge_threshold = float(hinge_threshold)
         self.proposal_params = dict(DEFAULT_PROPOSAL_PARAMS if proposal_params is None else proposal_params)
         self.proposal_generator = torch.Generator().manual_seed(int(seed))
 
@@ -206,10 +233,13 @@ class TrDiMPSLTAdapter:
                           greedy_actions=greedy)
 
     # ------------------------------------------------------------------ replay
-    def replay_scores(self, records: ReplayRecords) -> Tuple[torch.Tensor, Dict[str, Any]]:
-        """Score maps (R, T, h*w) of the recorded search crops, with gradients.
+    def replay_scores(self, records: ReplayRecords,
+                      all_iterates: bool = False) -> Tuple[torch.Tensor, Dict[str, Any]]:
+        """Score maps (R, T, h*w) of the recorded search crops under the final filter, with gradients.
 
-        Also returns the backbone features (for the IoU-Net loss) as ``extras``.
+        Also returns ``extras``: the backbone features (for the IoU-Net loss) and, with
+        ``all_iterates``, ``iterate_scores``, the (T, R, h, w) maps of every filter iterate
+        (initial first, final last) for the hinge losses.
         """
         net, core = self.net, self.core
         init, steps = records.init, records.steps
@@ -234,11 +264,44 @@ class TrDiMPSLTAdapter:
         train_dec, test_dec = net.classifier.transformer(x_train, x_test, labels)
         train_dec = train_dec.reshape(x_train.shape)
         test_dec = test_dec.reshape(x_test.shape)
-        target_filter, _, _ = net.classifier.get_filter(train_dec, train_boxes, num_iter=core.cfg.net_opt_iter,
-                                                        compute_losses=False)
-        scores = net.classifier.classify(target_filter, test_dec)            # (T, R, h, w)
-        scores = scores.transpose(0, 1).reshape(num_rollouts, num_steps, -1)
-        return scores, {"feat": feat, "num_train_images": num_train_images, "train_boxes": train_boxes}
+        target_filter, filter_iter, _ = net.classifier.get_filter(train_dec, train_boxes,
+                                                                  num_iter=core.cfg.net_opt_iter,
+                                                                  compute_losses=False)
+        final = net.classifier.classify(target_filter, test_dec)             # (T, R, h, w)
+        extras: Dict[str, Any] = {"feat": feat, "num_train_images": num_train_images, "train_boxes": train_boxes,
+                                  "feature_sz": int(x_test.shape[-1])}
+        if all_iterates:
+            extras["iterate_scores"] = [net.classifier.classify(f, test_dec) for f in filter_iter[:-1]] + [final]
+        return final.transpose(0, 1).reshape(num_rollouts, num_steps, -1), extras
+
+    def classifier_terms(self, iterate_scores: Sequence[torch.Tensor], feature_sz: int, gt_crop: torch.Tensor,
+                         visible: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The target classifier's hinge terms (frame-level training's) on the recorded search crops.
+
+        Args:
+            iterate_scores: (T, R, h, w) score maps of every filter iterate, initial first.
+            feature_sz: side of the classification feature map the scores come from.
+            gt_crop: (R, T, 4) ground truth ``xywh`` in crop pixels.
+            visible: (R, T) bool; hidden frames and empty boxes contribute nothing.
+
+        Returns:
+            ``test_init_clf``, ``test_clf`` and ``test_iter_clf`` (0 without intermediate iterates,
+            which the frame-level actor drops too), unweighted.
+        """
+        first = iterate_scores[0]
+        gt = gt_crop.transpose(0, 1).reshape(-1, 4)                          # (T*R, 4), step-major
+        valid = visible.transpose(0, 1).reshape(-1).to(gt.device) & (gt[:, 2:] > 0).all(dim=1)
+        keep = torch.nonzero(valid, as_tuple=False).squeeze(1)
+        if keep.numel() == 0:
+            zero = first.sum() * 0.0
+            return {name: zero for name in TRDIMP_CLASSIFIER_TERMS}
+        label = gaussian_label_function(gt[keep].detach().float(), self.label_sigma_factor,
+                                        self.net.classifier.filter_size, feature_sz, self.core.sample_size,
+                                        end_pad_if_even=True).to(first)
+        losses = [lb_hinge(s.reshape(-1, *s.shape[-2:])[keep], label, self.hinge_threshold) for s in iterate_scores]
+        terms = filter_iterate_terms(losses)
+        terms.setdefault("test_iter_clf", first.sum() * 0.0)
+        return terms
 
     def box_loss(self, feat: Dict[str, torch.Tensor], num_train_images: int, train_boxes: torch.Tensor,
                  gt_crop: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
@@ -270,21 +333,32 @@ class TrDiMPSLTAdapter:
             gt[keep].detach().float(), params["proposal_sigma"], params["gt_sigma"], int(params["boxes_per_frame"]),
             generator=self.proposal_generator)
         iou = net.bb_regressor.predict_iou(modulation, test_feat, proposals)
-        return kl_regression_loss(iou, proposal_density, gt_density)
+        return kl_regression(iou, proposal_density, gt_density)
+
+    def loss_weights(self) -> Dict[str, float]:
+        """``{term: weight}`` of the arm the current ``scst_weight`` / ``so_mode`` / ``box_weight`` select."""
+        box_scale = self.box_weight / self.loss_table.slt_weights["bb_ce"]
+        return self.loss_table.weights(self.scst_weight, self.so_mode, box_scale=box_scale)
 
     def replay_loss(self, records: ReplayRecords, advantage: torch.Tensor) -> LossOutput:
-        """``scst_weight * scst + box_weight * bb_ce`` with gradients (see the module docstring)."""
-        scores, extras = self.replay_scores(records)
+        """The terms of the current arm (:meth:`loss_weights`) with gradients; see the module docstring."""
+        weights = self.loss_weights()
+        need_classifier = any(name in weights for name in TRDIMP_CLASSIFIER_TERMS)
+        scores, extras = self.replay_scores(records, all_iterates=need_classifier)
         num_rollouts, num_steps = scores.shape[:2]
         actions = records.steps["action"].to(scores.device).long()
         log_p = self.policy.log_probs(scores.reshape(num_rollouts * num_steps, -1))
         log_p = log_p.gather(1, actions.reshape(-1, 1)).reshape(num_rollouts, num_steps)
         scst = scst_loss(log_p, advantage.to(log_p), reduction=self.scst_reduction)
-        if self.box_weight != 0.0:
-            box = self.box_loss(extras["feat"], extras["num_train_images"], extras["train_boxes"],
-                                records.steps["gt_crop"].to(scores.device), records.visible)
-        else:
-            box = scores.sum() * 0.0
-        total = self.scst_weight * scst + self.box_weight * box
-        stats = {"Loss/bb_ce": float(box.detach()), "logp/mean": float(log_p.detach().mean())}
-        return LossOutput(total=total, scst=scst.detach(), box=(self.box_weight * box).detach(), stats=stats)
+        gt_crop = records.steps["gt_crop"].to(scores.device)
+        terms: Dict[str, torch.Tensor] = {}
+        if need_classifier:
+            computed = self.classifier_terms(extras["iterate_scores"], extras["feature_sz"], gt_crop,
+                                             records.visible)
+            terms.update({name: value for name, value in computed.items() if name in weights})
+        if "bb_ce" in weights:
+            terms["bb_ce"] = self.box_loss(extras["feat"], extras["num_train_images"], extras["train_boxes"],
+                                           gt_crop, records.visible)
+        out = arm_loss(weights, scst, terms)
+        out.stats["logp/mean"] = float(log_p.detach().mean())
+        return out
