@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from ltr.actors.siamrpn_actor import SiamRPNActor  # noqa: E402
+from ltr.actors.siamrpnpp_actor import SiamRPNActor  # noqa: E402
 from ltr.admin import distributed  # noqa: E402
 from ltr.data.crop import to_model_input  # noqa: E402
-from ltr.models.loss.siamrpn_loss import siamrpn_loss  # noqa: E402
+from ltr.models.loss.siamrpnpp_loss import siamrpn_loss  # noqa: E402
 from ltr.run_training import build_settings  # noqa: E402
 from ltr.admin.distributed import unwrap_ddp  # noqa: E402
 from pytracking.tracker.siamrpnpp.slt_adapter import crop_xywh_to_anchor_xyxy  # noqa: E402

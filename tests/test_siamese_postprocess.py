@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ltr.models.siamese.anchors import cosine_window, generate_anchors
-from ltr.models.siamese.postprocess import (crop_size_from_target, score_candidates, state_to_xywh, update_state,
+from pytracking.tracker.common.siamese_postprocess import (crop_size_from_target, score_candidates, state_to_xywh, update_state,
                                             xywh_to_state)
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 

@@ -10,7 +10,7 @@ import torch
 
 from ltr.models.backbone.tiny import TinyBackbone
 from ltr.models.head.rpn import xcorr_depthwise
-from ltr.models.loss.siamrpn_loss import log_softmax_cls, siamrpn_loss
+from ltr.models.loss.siamrpnpp_loss import log_softmax_cls, siamrpn_loss
 from ltr.models.siamese.anchor_target import AnchorTarget, random_subset
 from ltr.models.siamese.anchors import (base_anchor_sizes, cosine_window, decode_deltas, encode_deltas,
                                         generate_anchors)

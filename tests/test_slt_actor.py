@@ -4,7 +4,6 @@ import contextlib
 import pytest
 import torch
 
-from slt_plugins import registry
 from slt_plugins.adapter import SLTAdapter, stack_records
 from slt_plugins.actor import SLTActor
 from slt_plugins.policy import LogitSoftmaxPolicy
@@ -22,10 +21,9 @@ def _setup(temperature: float = 1.0, **actor_kwargs):
     return net, adapter, actor, episodes
 
 
-def test_toy_adapter_implements_protocol_and_actor_is_registered():
+def test_toy_adapter_implements_protocol_and_actor_takes_the_policy():
     net, adapter, actor, _ = _setup()
     assert isinstance(adapter, SLTAdapter)
-    assert registry.get("actor", "slt") is SLTActor
     assert adapter.policy is actor.policy  # the actor's policy replaced the adapter's
 
 

@@ -150,20 +150,27 @@ def test_registry_build_available_and_unknown_name():
 
 
 def test_register_conflict_and_unregister():
-    @registry.register("loss", "test_dummy_loss")
+    @registry.register("reward", "test_dummy_reward")
     def dummy():
         return 1
 
     try:
-        assert registry.get("loss", "test_dummy_loss") is dummy
-        registry.register("loss", "test_dummy_loss")(dummy)  # same object again: fine
+        assert registry.get("reward", "test_dummy_reward") is dummy
+        registry.register("reward", "test_dummy_reward")(dummy)  # same object again: fine
         with pytest.raises(registry.RegistryError, match="already registered"):
-            @registry.register("loss", "test_dummy_loss")
+            @registry.register("reward", "test_dummy_reward")
             def other():
                 return 2
     finally:
-        registry.unregister("loss", "test_dummy_loss")
-    assert "test_dummy_loss" not in registry.available("loss")
+        registry.unregister("reward", "test_dummy_reward")
+    assert "test_dummy_reward" not in registry.available("reward")
+
+
+def test_only_kinds_that_settings_look_up():
+    # actor, sampler and loss had one implementation each and nothing looked them up by name
+    assert registry.KINDS == ("policy", "reward", "adapter")
+    with pytest.raises(registry.RegistryError, match="policy, reward, adapter"):
+        registry.register("actor", "slt")
 
 
 def test_adapter_entry_point_loaded_lazily(monkeypatch):

@@ -12,7 +12,8 @@ import torch
 from ltr.models.backbone.resnet import ResNet, load_imagenet_weights, resnet50, resnet_tiny
 from ltr.models.neck.position_encoding import PositionEmbeddingSine
 from ltr.models.tracking.transt import TransTConfig, build_transt
-from ltr.models import transt_postprocess as pp
+from ltr.models.tracking import transt as geometry
+from pytracking.tracker.transt import postprocess as pp
 
 # The package ships the manifests (tests/test_safe_loading.py checks them against the specs).
 SPECS = Path(__file__).resolve().parents[1] / "ltr" / "admin" / "manifests"
@@ -197,7 +198,7 @@ def test_hanning_window_matches_numpy():
 
 def test_crop_sizes_formulas():
     size = torch.tensor([[40.0, 20.0], [7.3, 11.9]], dtype=torch.float64)
-    s_z, s_x = pp.crop_sizes(size, TransTConfig.paper())
+    s_z, s_x = geometry.crop_sizes(size, TransTConfig.paper())
     for i, (w, h) in enumerate(size.tolist()):
         assert s_z[i].item() == math.ceil(math.sqrt((w + (w + h) / 2) * (h + (w + h) / 2)))
         assert s_x[i].item() == math.ceil(math.sqrt((w + 1.5 * (w + h)) * (h + 1.5 * (w + h))))
@@ -207,7 +208,7 @@ def test_crop_sizes_formulas():
 def test_normalize_crops():
     cfg = TransTConfig.paper()
     crops = torch.full((1, 3, 2, 2), 255.0)
-    out = pp.normalize_crops(crops, cfg)
+    out = geometry.normalize_crops(crops, cfg)
     expected = (1 - torch.tensor(cfg.mean)) / torch.tensor(cfg.std)
     assert torch.allclose(out[0, :, 0, 0], expected)
 
@@ -311,7 +312,7 @@ def test_image_boxes_to_crop_round_trip():
     cfg = TransTConfig.paper()
     center = torch.tensor([[120.0, 90.0]], dtype=torch.float64)
     size = torch.tensor([[40.0, 30.0]], dtype=torch.float64)
-    _, s_x = pp.crop_sizes(size, cfg)
+    _, s_x = geometry.crop_sizes(size, cfg)
     gt = torch.tensor([[110.0, 70.0, 44.0, 28.0]], dtype=torch.float64)
     in_crop = pp.image_boxes_to_crop(gt, center, s_x, cfg.search_size)
     norm = torch.cat((in_crop[:, :2] + in_crop[:, 2:] / 2, in_crop[:, 2:]), 1) / cfg.search_size

@@ -9,7 +9,7 @@ from ltr.admin.checkpoint import save_checkpoint
 from ltr.dataset.synthetic import SyntheticConfig, generate_video
 from ltr.models.registry import build_network
 from ltr.models.tracking.transt import TransTConfig
-from ltr.models.transt_postprocess import crop_sizes
+from ltr.models.tracking.transt import crop_sizes
 from pytracking.parameter.transt import tiny as tiny_params
 from pytracking.parameter.transt import transt as paper_params
 from pytracking.tracker import resolve_tracker

@@ -6,7 +6,7 @@ import torch
 from ltr.dataset.synthetic import SyntheticConfig, generate_video
 from ltr.models.registry import build_network
 from pytracking.parameter.trdimp.tiny import parameters as tiny_parameters
-from ltr.models.loss.dimp_losses import kl_regression
+from ltr.models.loss.trdimp_loss import kl_regression
 from pytracking.tracker.trdimp.slt_adapter import LOSS_TABLE, TrDiMPSLTAdapter, sample_box_gmm, slt_explore_parameters
 from pytracking.tracker.trdimp.trdimp import TrDiMP, build_core
 from slt_plugins.actor import SLTActor

@@ -11,11 +11,11 @@ import torch
 
 from ltr.actors.trdimp_actor import OFFICIAL_LOSS_WEIGHT, TrDiMPActor
 from ltr.admin.settings import Settings
-from ltr.data.dimp_processing import (OFFICIAL_PROPOSAL_PARAMS, DiMPProcessing, gaussian_label_function,
+from ltr.data.trdimp_processing import (OFFICIAL_PROPOSAL_PARAMS, DiMPProcessing, gaussian_label_function,
                                       sample_box_gmm, sample_region, stack_dimp_batch)
 from ltr.data.sampler import FrameLevelSampler
 from ltr.dataset.synthetic import SyntheticVideoDataset
-from ltr.models.loss.dimp_losses import KLRegression, LBHinge, kl_regression, lb_hinge
+from ltr.models.loss.trdimp_loss import KLRegression, LBHinge, kl_regression, lb_hinge
 from ltr.models.tracking.trdimp import build_trdimp, gaussian_train_label
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,17 +6,17 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 from ltr.data.crop import to_model_input
-from ltr.models.loss.dimp_losses import (TRDIMP_HINGE_THRESHOLD, TRDIMP_LOSS_WEIGHTS, KLRegression, LBHinge,
+from ltr.models.loss.trdimp_loss import (TRDIMP_HINGE_THRESHOLD, TRDIMP_LOSS_WEIGHTS, KLRegression, LBHinge,
                                          filter_iterate_terms)
 
 __all__ = ["TrDiMPActor", "OFFICIAL_LOSS_WEIGHT"]
 
-#: Loss weights of TrDiMP's training (defined in :mod:`ltr.models.loss.dimp_losses`).
+#: Loss weights of TrDiMP's training (defined in :mod:`ltr.models.loss.trdimp_loss`).
 OFFICIAL_LOSS_WEIGHT: Dict[str, float] = TRDIMP_LOSS_WEIGHTS
 
 
 class TrDiMPActor:
-    """``actor(batch) -> (loss, stats)`` for batches of :func:`ltr.data.dimp_processing.stack_dimp_batch`.
+    """``actor(batch) -> (loss, stats)`` for batches of :func:`ltr.data.trdimp_processing.stack_dimp_batch`.
 
     The network learns a filter from the train (template) crops and scores the test (search)
     crops with the initial filter and every steepest-descent iterate; the IoU-Net scores the
@@ -25,7 +25,7 @@ class TrDiMPActor:
         bb_ce * KL(IoU-Net) + test_init_clf * hinge(scores_0) + test_clf * hinge(scores_last)
             + test_iter_clf / (iterates - 2) * sum(hinge(intermediate scores))
 
-    with the hinge loss :class:`~ltr.models.loss.dimp_losses.LBHinge` against ``search_label``.
+    with the hinge loss :class:`~ltr.models.loss.trdimp_loss.LBHinge` against ``search_label``.
     The intermediate iterates share one weight, so the total does not grow with the number of
     optimiser steps.
 

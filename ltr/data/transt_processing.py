@@ -13,7 +13,7 @@ Per image (``f`` = template or search, official TransT values in brackets):
 2. jittered centre ``c' = c + (w' + h') / 2 * centre_jitter * (U(0, 1) - 0.5)``
    [template 0, search 3];
 3. crop side = the tracker's context side of the jittered box
-   (:func:`ltr.models.transt_postprocess.crop_sizes`: template factor 2, search factor 4),
+   (:func:`ltr.models.tracking.transt.crop_sizes`: template factor 2, search factor 4),
    centred on ``c'``, resized to ``template_size`` / ``search_size``, mean-padded;
 4. brightness: each crop multiplied by ``U(1 - b, 1 + b)`` [b = 0.2] and clipped;
    with probability ``gray_prob`` [0.05] both crops become grey.
@@ -33,7 +33,7 @@ import torch
 
 from ltr.data.crop import boxes_to_crop_frame, crop_list
 from ltr.models.tracking.transt import TransTConfig
-from ltr.models.transt_postprocess import crop_sizes
+from ltr.models.tracking.transt import crop_sizes
 
 __all__ = ["TransTProcessing"]
 

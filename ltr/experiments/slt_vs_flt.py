@@ -295,6 +295,27 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
     return record
 
 
+#: The paired comparisons of Table 5 (name, arm, baseline arm).
+COMPARISONS = (("SLT - FLT-continue", "slt", "flt_more"), ("+SS - FLT-continue", "ss", "flt_more"),
+               ("+SS+SO - +SS (the SCST term)", "ss_so", "ss"), ("SLT - +SS+SO (the SA term)", "slt", "ss_so"),
+               ("SLT - FLT equal frames", "slt", "flt_equal_frames"))
+
+
+def paired_comparisons(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Mean paired AO difference over seeds with its standard error (std / sqrt(n), n >= 2) for
+    each comparison whose arms every seed ran; ``resolved`` when |mean| > 2 SE."""
+    rows = []
+    for name, arm, base in COMPARISONS:
+        if not all(arm in r["scores"] and base in r["scores"] for r in records):
+            continue
+        diffs = np.array([r["scores"][arm]["AO"] - r["scores"][base]["AO"] for r in records])
+        se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
+        rows.append({"name": name, "arm": arm, "baseline": base, "per_seed": diffs.tolist(),
+                     "mean": float(diffs.mean()), "se": se, "n": len(diffs),
+                     "resolved": bool(se is not None and abs(diffs.mean()) > 2 * se)})
+    return rows
+
+
 def format_table(records: List[Dict[str, Any]]) -> str:
     arms = list(records[0]["scores"])
     lines = [f"{'arm':38s} {'AO':>6s} {'SR50':>6s} {'SR75':>6s} {'AUC':>6s} {'iters':>6s} {'frames+grad':>11s} {'frames-grad':>11s}"]
@@ -320,6 +341,13 @@ def format_table(records: List[Dict[str, Any]]) -> str:
         gains = [r["scores"]["ss_so"]["AO"] - r["scores"]["ss"]["AO"] for r in records]
         lines.append(f"SCST term (+SS+SO - +SS) AO per seed: {', '.join(f'{g:+.2f}' for g in gains)}  "
                      f"(mean {np.mean(gains):+.2f})")
+    comparisons = paired_comparisons(records)
+    if comparisons:
+        lines.append("Paired AO differences over seeds (mean +- standard error; 'resolved' when |mean| > 2 SE):")
+        for row in comparisons:
+            se = "n/a" if row["se"] is None else f"{row['se']:.2f}"
+            verdict = "resolved" if row["resolved"] else "not resolved"
+            lines.append(f"  {row['name']:34s} {row['mean']:+6.2f} +- {se:>5s}  (n={row['n']}, {verdict})")
     return "\n".join(lines)
 
 
@@ -390,7 +418,7 @@ def main(argv=None) -> int:
                "tracker": args.tracker, "seeds": seeds,
                "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
                "keep_freed_host_memory": kept_host_memory,
-               "records": records, "table": table}
+               "records": records, "comparisons": paired_comparisons(records), "table": table}
     text = json.dumps(summary, indent=2, default=float)
     tmp = out / ".results.json.tmp"
     tmp.write_text(text)

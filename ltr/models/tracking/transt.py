@@ -23,7 +23,7 @@ parameters   23,016,006                                  about 0.2 M
 ===========  ==========================================  =====================================
 
 Images enter as RGB crops scaled to [0, 1] and normalised with the ImageNet mean/std
-(``ltr.models.transt_postprocess.normalize_crops``).
+(:func:`normalize_crops`).
 
 The paper-size state dict (keys, shapes, dtypes and order) equals the official
 checkpoints: ``featurefusion_network.*``, ``class_embed.*``, ``bbox_embed.*``,
@@ -299,3 +299,36 @@ def transt_resnet50(settings: Any = None) -> TransT:
     if settings is not None and getattr(settings, "position_embedding", "sine") not in ("sine", "v2"):
         raise ValueError("only the sine position embedding is implemented")
     return build_transt(cfg, backbone_weights=getattr(settings, "backbone_weights", None))
+
+
+# ------------------------------------------------------------------ input geometry
+# Crop sides and input normalisation are shared by training (ltr/data/transt_processing.py) and
+# the test-time tracker (pytracking/tracker/transt/core.py), so they live with the network.
+
+def normalize_crops(crops: torch.Tensor, cfg: "TransTConfig") -> torch.Tensor:
+    """RGB crops (B,3,H,W) with values 0..255 (any dtype) -> network input.
+
+    Scales to [0, 1], clamps (interpolation may overshoot) and applies ``cfg.mean``/``cfg.std``.
+    """
+    x = crops.float().mul(1.0 / 255.0).clamp_(0.0, 1.0)
+    mean = torch.tensor(cfg.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _context_side(size_wh: torch.Tensor, factor: float) -> torch.Tensor:
+    w, h = size_wh[..., 0], size_wh[..., 1]
+    pad = (factor - 1.0) * (w + h) * 0.5
+    return torch.ceil(torch.sqrt((w + pad) * (h + pad)))
+
+
+def crop_sizes(size_wh: torch.Tensor, cfg: "TransTConfig") -> Tuple[torch.Tensor, torch.Tensor]:
+    """Template and search crop sides in image pixels for targets of size (..., 2) = (w, h).
+
+    ``s_z = ceil(sqrt((w + (f_z-1)(w+h)/2) (h + (f_z-1)(w+h)/2)))`` with f_z = template
+    factor 2, i.e. ``ceil(sqrt((w + (w+h)/2)(h + (w+h)/2)))``; ``s_x`` the same with the search
+    factor 4, i.e. ``ceil(sqrt((w + 1.5(w+h))(h + 1.5(w+h))))``. Computed in float64;
+    returns two (...) float64 tensors of whole numbers.
+    """
+    s = torch.as_tensor(size_wh).to(torch.float64)
+    return _context_side(s, cfg.template_factor), _context_side(s, cfg.search_factor)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from ltr.actors.siamrpn_actor import SiamRPNActor
+from ltr.actors.siamrpnpp_actor import SiamRPNActor
 from ltr.admin.config import Field
 from ltr.admin.settings import Settings
 from ltr.data.processing import SiameseProcessing, stack_siamese_batch

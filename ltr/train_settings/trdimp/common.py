@@ -23,7 +23,7 @@ from ltr.actors.trdimp_actor import OFFICIAL_LOSS_WEIGHT, TrDiMPActor
 from ltr.admin.config import Field, optional_field
 from ltr.admin.distributed import unwrap_ddp
 from ltr.admin.settings import Settings
-from ltr.data.dimp_processing import OFFICIAL_PROPOSAL_PARAMS, DiMPProcessing, stack_dimp_batch
+from ltr.data.trdimp_processing import OFFICIAL_PROPOSAL_PARAMS, DiMPProcessing, stack_dimp_batch
 from ltr.data.sampler import FrameLevelSampler
 from ltr.models.registry import load_network
 from ltr.models.tracking.trdimp import TrDiMPConfig, build_trdimp

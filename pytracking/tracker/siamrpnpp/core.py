@@ -6,7 +6,7 @@ from typing import Any, Tuple
 import torch
 
 from ltr.models.siamese.anchors import cosine_window, generate_anchors
-from ltr.models.siamese.postprocess import (CandidateScores, crop_size_from_target, score_candidates,
+from pytracking.tracker.common.siamese_postprocess import (CandidateScores, crop_size_from_target, score_candidates,
                                             state_to_xywh, update_state, xywh_to_state)
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 from pytracking.tracker.common.siamese_core import SiameseCore

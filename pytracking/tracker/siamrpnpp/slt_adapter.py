@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from ltr.models.loss.siamrpn_loss import log_softmax_cls, select_cross_entropy_loss, weight_l1_loss
+from ltr.models.loss.siamrpnpp_loss import log_softmax_cls, select_cross_entropy_loss, weight_l1_loss
 from ltr.models.siamese.anchor_target import AnchorTarget, crop_xywh_to_anchor_xyxy
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 from pytracking.tracker.common.siamese_core import SearchResult

@@ -1,10 +1,11 @@
 """TransT specifics of the batched Siamese core: context crops, Hanning window, box taken directly.
 
 The test-time tracker (B = 1) and the SLT adapter (B = all rollouts) both step this core, and it
-delegates every number-crunching step to :mod:`ltr.models.transt_postprocess`, so an SLT argmax
+delegates every number-crunching step to :mod:`pytracking.tracker.transt.postprocess` (and the
+input geometry of :mod:`ltr.models.tracking.transt`), so an SLT argmax
 rollout is exactly what evaluation does.
 
-Conventions (see :mod:`ltr.models.transt_postprocess`):
+Conventions (see :mod:`pytracking.tracker.transt.postprocess`):
 
 * state: ``center_xy`` (B, 2) continuous image pixels (``x + w/2``), ``size_wh`` (B, 2) pixels;
 * template region: side ``s_z = ceil(sqrt((w + (w+h)/2)(h + (w+h)/2)))`` (template factor 2)
@@ -20,9 +21,9 @@ from typing import Any, Dict, Tuple
 
 import torch
 
-from ltr.models.tracking.transt import TransTConfig
-from ltr.models.transt_postprocess import (crop_sizes, hanning_window, score_candidates, state_to_xywh,
-                                           update_state, xywh_to_state)
+from ltr.models.tracking.transt import TransTConfig, crop_sizes
+from pytracking.tracker.transt.postprocess import (hanning_window, score_candidates, state_to_xywh, update_state,
+                                                   xywh_to_state)
 from pytracking.tracker.common.siamese_core import SiameseCore
 
 __all__ = ["TransTCandidates", "TransTCore"]

@@ -27,7 +27,7 @@ import torch
 
 from ltr.models.loss.transt_loss import (TRANST_LOSS_WEIGHTS, SetCriterion, box_xywh_to_normalized_cxcywh,
                                          build_transt_loss)
-from ltr.models.transt_postprocess import score_candidates
+from pytracking.tracker.transt.postprocess import score_candidates
 from pytracking.tracker.common.siamese_slt import SiameseSLTAdapter
 from pytracking.tracker.transt.core import TransTCore
 from slt_plugins.losses import SLTLossTable

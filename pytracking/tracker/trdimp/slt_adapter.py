@@ -22,7 +22,7 @@ the reference SLT recipe does (:func:`slt_explore_parameters`); with online upda
 (``update_classifier=True``) replay scores the recorded actions under the first-frame model.
 
 Frame-level terms on the recorded search crops of the visible frames (TrDiMP's training loss,
-:data:`~ltr.models.loss.dimp_losses.TRDIMP_LOSS_WEIGHTS`): the IoU-Net's KL-regression loss
+:data:`~ltr.models.loss.trdimp_loss.TRDIMP_LOSS_WEIGHTS`): the IoU-Net's KL-regression loss
 ``bb_ce``, with 128 proposals per frame drawn around the ground truth in crop pixels from the
 two-component Gaussian mixture of the frame-level training, and the target classifier's hinge
 losses against a Gaussian label at the ground-truth centre, on the scores of the initial
@@ -44,8 +44,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 
 from ltr.data.crop import boxes_to_crop_frame
-from ltr.data.dimp_processing import DiMPProcessing, gaussian_label_function
-from ltr.models.loss.dimp_losses import (TRDIMP_CLASSIFIER_TERMS, TRDIMP_HINGE_THRESHOLD, TRDIMP_LOSS_WEIGHTS,
+from ltr.data.trdimp_processing import DiMPProcessing, gaussian_label_function
+from ltr.models.loss.trdimp_loss import (TRDIMP_CLASSIFIER_TERMS, TRDIMP_HINGE_THRESHOLD, TRDIMP_LOSS_WEIGHTS,
                                          filter_iterate_terms, kl_regression, lb_hinge)
 from pytracking.tracker.trdimp.core import TrDiMPCore, rect_to_rel, rel_to_rect
 from pytracking.utils.params import TrackerParams

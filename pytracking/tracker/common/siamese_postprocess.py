@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Tuple
 import torch
 import torch.nn.functional as F
 
-from .anchors import decode_deltas
+from ltr.models.siamese.anchors import decode_deltas
 
 if TYPE_CHECKING:
     from ltr.models.tracking.siamrpnpp import SiamRPNConfig

@@ -6,7 +6,7 @@ from typing import Dict, Tuple
 import torch
 
 from ltr.data.crop import to_model_input
-from ltr.models.loss.siamrpn_loss import siamrpn_loss
+from ltr.models.loss.siamrpnpp_loss import siamrpn_loss
 from ltr.models.siamese.anchor_target import AnchorTarget, crop_xywh_to_anchor_xyxy
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 

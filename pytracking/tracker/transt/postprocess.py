@@ -1,4 +1,4 @@
-"""TransT test-time processing shared by the online tracker and batched SLT rollouts.
+"""TransT test-time post-processing shared by the online tracker and batched SLT rollouts.
 
 Everything works on a batch of B independent trackers, so the evaluation tracker (B=1)
 and the sequence-level training rollouts (B = 2k) run literally the same code.
@@ -13,9 +13,10 @@ Conventions:
   (the same fraction of ``s_x`` image pixels or of ``cfg.search_size`` crop pixels);
 * image boxes in xywh are (x1, y1, w, h) pixels.
 
-One tracking step: ``s_z, s_x = crop_sizes(size_wh, cfg)`` -> crop ``s_x`` around
-``center_xy`` -> ``normalize_crops`` -> network -> :func:`score_candidates` -> choose an
-index (argmax of ``pscore`` at test time) -> :func:`update_state`.
+One tracking step (:mod:`pytracking.tracker.transt.core`): ``s_z, s_x = crop_sizes(size_wh, cfg)``
+-> crop ``s_x`` around ``center_xy`` -> ``normalize_crops`` -> network (those two are the
+network's input geometry, in :mod:`ltr.models.tracking.transt`, which training uses too) ->
+:func:`score_candidates` -> choose an index (argmax of ``pscore`` at test time) -> :func:`update_state`.
 """
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ from ltr.models.tracking.transt import TransTConfig
 
 __all__ = [
     "hanning_window",
-    "normalize_crops",
-    "crop_sizes",
     "score_candidates",
     "select_argmax",
     "update_state",
@@ -47,35 +46,6 @@ def hanning_window(size: int, device: Optional[torch.device] = None, dtype: torc
     """
     han = torch.hann_window(size, periodic=False, dtype=torch.float64)
     return torch.outer(han, han).flatten().to(device=device, dtype=dtype)
-
-
-def normalize_crops(crops: torch.Tensor, cfg: TransTConfig) -> torch.Tensor:
-    """RGB crops (B,3,H,W) with values 0..255 (any dtype) -> network input.
-
-    Scales to [0, 1], clamps (interpolation may overshoot) and applies ``cfg.mean``/``cfg.std``.
-    """
-    x = crops.float().mul(1.0 / 255.0).clamp_(0.0, 1.0)
-    mean = torch.tensor(cfg.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-def _context_side(size_wh: torch.Tensor, factor: float) -> torch.Tensor:
-    w, h = size_wh[..., 0], size_wh[..., 1]
-    pad = (factor - 1.0) * (w + h) * 0.5
-    return torch.ceil(torch.sqrt((w + pad) * (h + pad)))
-
-
-def crop_sizes(size_wh: torch.Tensor, cfg: TransTConfig) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Template and search crop sides in image pixels for targets of size (..., 2) = (w, h).
-
-    ``s_z = ceil(sqrt((w + (f_z-1)(w+h)/2) (h + (f_z-1)(w+h)/2)))`` with f_z = template
-    factor 2, i.e. ``ceil(sqrt((w + (w+h)/2)(h + (w+h)/2)))``; ``s_x`` the same with the search
-    factor 4, i.e. ``ceil(sqrt((w + 1.5(w+h))(h + 1.5(w+h))))``. Computed in float64;
-    returns two (...) float64 tensors of whole numbers.
-    """
-    s = torch.as_tensor(size_wh).to(torch.float64)
-    return _context_side(s, cfg.template_factor), _context_side(s, cfg.search_factor)
 
 
 def score_candidates(pred_logits: torch.Tensor, pred_boxes: torch.Tensor, window: Optional[torch.Tensor],
