@@ -28,6 +28,7 @@ from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_traine
                                        wrap_ddp)
 from ltr.train_settings.fields import flt_schema, slt_schema
 from ltr.trainers.base_trainer import LTRTrainer
+from pytracking.tracker.siamrpnpp.slt_adapter import LOSS_TABLE
 
 _SCHEDULE_FIELDS: Dict[str, Field] = {
     "final_lr_factor": Field(float, 1.0, "the cosine schedule ends at lr x this factor"),
@@ -60,7 +61,8 @@ OFFICIAL_FLT: Dict[str, Any] = dict(
 #: SLTtrack's slt_siamrpnpp.yaml (the SLT recipe); the policy's knobs come from slt_plugins.policy.
 OFFICIAL_SLT: Dict[str, Any] = dict(
     model_size="paper", episodes_per_batch=8, num_frames=24, samples_per_episode=1,
-    max_gap=None, max_interval=7, interval_prob=0.5, reward="ao", scst_weight=1.0, box_weight=1.0,
+    max_gap=None, max_interval=7, interval_prob=0.5, reward="ao", scst_weight=LOSS_TABLE.scst_weight,
+    box_weight=1.0,
     replay_chunk=2, lr=1e-5, final_lr_factor=1.0, weight_decay=0.0, grad_clip=10.0, epochs=20,
     iterations_per_epoch=10000 // 8, num_workers=4, print_interval=10, **official_policy_fields("siamrpnpp"))
 

@@ -48,6 +48,7 @@ from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_traine
                                        configure_setting, load_or_build_net, official_policy_fields, run_trainer,
                                        wrap_ddp)
 from ltr.train_settings.fields import flt_schema, slt_schema
+from pytracking.tracker.transt.slt_adapter import LOSS_TABLE
 
 _OPTIMIZER_FIELDS: Dict[str, Field] = {
     "backbone_lr": Field(float, 1e-5, "learning rate of the ResNet backbone (the rest trains at lr)"),
@@ -77,7 +78,8 @@ OFFICIAL_FLT: Dict[str, Any] = dict(
 
 OFFICIAL_SLT: Dict[str, Any] = dict(
     model_size="paper", episodes_per_batch=8, num_frames=24, samples_per_episode=1, max_gap=300, max_interval=10,
-    interval_prob=0.3, reward="ao", scst_weight=15.0, box_weight=1.0, replay_chunk=2, lr=1e-5, backbone_lr=1e-6,
+    interval_prob=0.3, reward="ao", scst_weight=LOSS_TABLE.scst_weight, box_weight=1.0, replay_chunk=2, lr=1e-5,
+    backbone_lr=1e-6,
     weight_decay=1e-4, lr_drop_epochs=100, grad_clip=100.0, epochs=120, iterations_per_epoch=125, num_workers=4,
     print_interval=10, **official_policy_fields("transt"))
 

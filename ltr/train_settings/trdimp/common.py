@@ -33,6 +33,7 @@ from ltr.train_settings import common
 from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
                                        configure_setting, official_policy_fields, run_trainer)
 from ltr.train_settings.fields import flt_schema, slt_schema
+from pytracking.tracker.trdimp.slt_adapter import LOSS_TABLE
 
 __all__ = ["OFFICIAL_FLT_LR", "OFFICIAL_SLT_LR", "model_config", "build_net", "param_groups", "build_optimizer",
            "build_processing", "build_flt_trainer", "build_slt_trainer", "flt_paper_datasets", "slt_paper_datasets",
@@ -94,7 +95,8 @@ OFFICIAL_FLT: Dict[str, Any] = dict(
 #: The reference SLT recipe (see slt.py); the policy's knobs come from slt_plugins.policy.
 OFFICIAL_SLT: Dict[str, Any] = dict(
     model_size="paper", episodes_per_batch=8, num_frames=24, samples_per_episode=1, max_gap=300, max_interval=10,
-    interval_prob=0.3, reward="ao", scst_weight=4.0, box_weight=0.01, replay_chunk=4, lr=8e-6,
+    interval_prob=0.3, reward="ao", scst_weight=LOSS_TABLE.scst_weight,
+    box_weight=LOSS_TABLE.slt_weights["bb_ce"], replay_chunk=4, lr=8e-6,
     lr_groups=dict(OFFICIAL_SLT_LR), backbone_layers=("layer3",), lr_step=8, lr_gamma=0.5, grad_clip=40.0,
     epochs=40, iterations_per_epoch=5000 // 8, num_workers=4, print_interval=10,
     proposal_params=dict(OFFICIAL_PROPOSAL_PARAMS), official_explore=True,
