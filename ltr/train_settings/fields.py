@@ -11,7 +11,7 @@ from typing import Dict
 
 from ltr.admin.config import Field, merge_schemas, optional_field
 
-__all__ = ["COMMON_FIELDS", "RUN_FIELDS", "TRAIN_FIELDS", "FLT_FIELDS", "SLT_FIELDS", "flt_schema", "slt_schema"]
+__all__ = ["COMMON_FIELDS", "RUN_FIELDS", "TRAIN_FIELDS", "FLT_FIELDS", "SLT_FIELDS", "BOX_SCALE_FIELD", "flt_schema", "slt_schema"]
 
 #: How a run is executed (not the recipe): seeding, start weights, checkpoints, validation, visdom.
 RUN_FIELDS: Dict[str, Field] = {
@@ -54,6 +54,7 @@ TRAIN_FIELDS: Dict[str, Field] = {
 #: Frame-level training (pairs of template and search crops).
 FLT_FIELDS: Dict[str, Field] = {
     "batch_size": Field(int, 1, "samples per iteration and process"),
+    "gray_prob": Field(float, 0.0, "probability of a grey-scale sample"),
 }
 
 #: Sequence-level training: episodes, rollouts, policy and the self-critical loss.
@@ -81,6 +82,12 @@ SLT_FIELDS: Dict[str, Field] = {
 
 #: Every shared field: the schema of a bare ``Settings()``.
 COMMON_FIELDS: Dict[str, Field] = merge_schemas(RUN_FIELDS, TRAIN_FIELDS, FLT_FIELDS, SLT_FIELDS)
+
+
+#: The box-term multiplier of trackers whose loss table gives the box weights (SiamRPN++, TransT).
+BOX_SCALE_FIELD: Dict[str, Field] = {
+    "box_weight": Field(float, 1.0, "multiplier on the box terms of the loss table (1: the official weights)"),
+}
 
 
 def flt_schema(*tracker_fields: Dict[str, Field]) -> Dict[str, Field]:

@@ -26,7 +26,7 @@ from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
                                        configure_setting, load_or_build_net, official_policy_fields, run_trainer,
                                        wrap_ddp)
-from ltr.train_settings.fields import flt_schema, slt_schema
+from ltr.train_settings.fields import BOX_SCALE_FIELD, flt_schema, slt_schema
 from ltr.trainers.base_trainer import LTRTrainer
 from pytracking.tracker.siamrpnpp.slt_adapter import LOSS_TABLE
 
@@ -42,13 +42,10 @@ FLT_FIELDS: Dict[str, Field] = flt_schema(_SCHEDULE_FIELDS, {
     "search_shift": Field(float, 0.0, "search crop: largest centre shift, as a fraction of the crop size"),
     "search_scale": Field(float, 0.0, "search crop: largest relative scale change"),
     "blur_prob": Field(float, 0.0, "probability of blurring the search crop"),
-    "gray_prob": Field(float, 0.0, "probability of a grey-scale pair"),
 })
 
 #: Fields of the sequence-level settings (``slt``, ``slt_tiny``).
-SLT_FIELDS: Dict[str, Field] = slt_schema(_SCHEDULE_FIELDS, {
-    "box_weight": Field(float, 1.0, "multiplier on the box terms of the loss table (1: the official weights)"),
-})
+SLT_FIELDS: Dict[str, Field] = slt_schema(_SCHEDULE_FIELDS, BOX_SCALE_FIELD)
 
 #: pysot's siamrpnpp.yaml (the FLT recipe the paper-size setting runs).
 OFFICIAL_FLT: Dict[str, Any] = dict(

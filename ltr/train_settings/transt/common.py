@@ -47,7 +47,7 @@ from ltr.trainers.base_trainer import LTRTrainer
 from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
                                        configure_setting, load_or_build_net, official_policy_fields, run_trainer,
                                        wrap_ddp)
-from ltr.train_settings.fields import flt_schema, slt_schema
+from ltr.train_settings.fields import BOX_SCALE_FIELD, flt_schema, slt_schema
 from pytracking.tracker.transt.slt_adapter import LOSS_TABLE
 
 _OPTIMIZER_FIELDS: Dict[str, Field] = {
@@ -62,13 +62,10 @@ FLT_FIELDS: Dict[str, Field] = flt_schema(_OPTIMIZER_FIELDS, {
     "template_scale_jitter": Field(float, 0.0, "template crop: scale jitter factor"),
     "search_scale_jitter": Field(float, 0.0, "search crop: scale jitter factor"),
     "brightness_jitter": Field(float, 0.0, "brightness jitter"),
-    "gray_prob": Field(float, 0.0, "probability of a grey-scale pair"),
 })
 
 #: Fields of the sequence-level settings (``slt``, ``slt_tiny``).
-SLT_FIELDS: Dict[str, Field] = slt_schema(_OPTIMIZER_FIELDS, {
-    "box_weight": Field(float, 1.0, "multiplier on the box terms of the loss table (1: the official weights)"),
-})
+SLT_FIELDS: Dict[str, Field] = slt_schema(_OPTIMIZER_FIELDS, BOX_SCALE_FIELD)
 
 OFFICIAL_FLT: Dict[str, Any] = dict(
     model_size="paper", batch_size=38, iterations_per_epoch=1000, epochs=1000, lr=1e-4, backbone_lr=1e-5,

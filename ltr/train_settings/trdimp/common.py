@@ -68,7 +68,6 @@ FLT_FIELDS: Dict[str, Field] = flt_schema(_OPTIMIZER_FIELDS, {
     "search_scale_jitter": Field(float, 0.0, "test-frame crops: scale jitter factor"),
     "output_sigma_factor": Field(float, 0.25, "Gaussian label sigma relative to the target size"),
     "brightness_jitter": Field(float, 0.0, "brightness jitter"),
-    "gray_prob": Field(float, 0.0, "probability of a grey-scale sample"),
     "flip_prob": Field(float, 0.0, "probability of a horizontal flip"),
     "loss_weight": Field(dict, {}, "weights of the IoU-Net KL and the classifier hinge terms"),
     "hinge_threshold": Field(float, 0.05, "the classifier loss's hinge threshold"),
