@@ -1,8 +1,7 @@
 """Sequence-level training (SLT) plugins, independent of any particular tracker.
 
-Importing the package registers its own items (policies, rewards, the SCST loss, the
-episode sampler and the actor) in :mod:`slt_plugins.registry`; trackers add adapters
-(see :mod:`slt_plugins.adapter` and docs/slt.md).
+Importing the package registers its own policies and rewards in :mod:`slt_plugins.registry`;
+trackers add adapters (see :mod:`slt_plugins.adapter`, docs/slt.md and docs/own_tracker.md).
 """
 from slt_plugins import registry
 from slt_plugins.registry import available, build, get, register

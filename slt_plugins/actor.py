@@ -46,7 +46,7 @@ import torch
 
 from slt_plugins.adapter import (LossOutput, ReplayRecords, SLTAdapter, adapter_generators, index_records,
                                  stack_records)
-from slt_plugins.registry import get, register
+from slt_plugins.registry import get
 from slt_plugins.sampler import Episode
 from slt_plugins.scst import iou_xywh, require_frame_split, reward_to_go, self_critical_advantage, visible_mean
 
@@ -98,7 +98,6 @@ class Rollouts:
         return self.advantage.transpose(0, 1).reshape(-1, *self.advantage.shape[2:])
 
 
-@register("actor", "slt")
 class SLTActor:
     """Sequence-level training actor, independent of the tracker behind ``adapter``.
 

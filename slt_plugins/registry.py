@@ -1,13 +1,14 @@
 """Explicit registries for the parts of sequence-level training (SLT).
 
-Every pluggable part lives in one of a few named registries (``KINDS``):
+Every part that a training setting names by a string lives in one of three registries
+(``KINDS``), each looked up by a settings field:
 
-    actor    classes that run explore + replay (``SLTActor``)
-    sampler  episode samplers (``SequenceSampler``)
-    loss     sequence-level losses (``scst``)
-    policy   candidate distributions (``logit_softmax``, ``softmax``)
-    reward   per-rollout rewards (``ao``, ``auc``, ``sr50``, ``sr75``)
-    adapter  tracker adapters (the seam between SLT and a particular network)
+    policy   candidate distributions (``logit_softmax``, ``softmax``)   field ``policy`` (generic slt)
+    reward   per-rollout rewards (``ao``, ``auc``, ``sr50``, ``sr75``)  field ``reward``
+    adapter  tracker adapters (the seam between SLT and a network)      field ``adapter`` (generic slt)
+
+The actor, the episode sampler and the SCST loss have one implementation each and are used
+directly (``SLTActor``, ``SequenceSampler``, ``scst_loss``), so they have no registry.
 
 Items are added with the :func:`register` decorator and created with :func:`build`
 (which calls the registered object with keyword arguments) or fetched unchanged with
@@ -31,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 __all__ = ["KINDS", "ADAPTER_ENTRY_POINT_GROUP", "RegistryError", "register", "build", "get",
            "available", "unregister"]
 
-KINDS: Tuple[str, ...] = ("actor", "sampler", "loss", "policy", "reward", "adapter")
+KINDS: Tuple[str, ...] = ("policy", "reward", "adapter")
 ADAPTER_ENTRY_POINT_GROUP = "slt_plugins.adapters"
 
 T = TypeVar("T")

@@ -55,8 +55,6 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from slt_plugins.registry import register
-
 __all__ = ["Episode", "SequenceSampler", "collate_episodes", "bad_frame_exceptions"]
 
 logger = logging.getLogger(__name__)
@@ -119,7 +117,6 @@ class _NoEpisode(Exception):
     """The drawn sequence cannot provide an episode; draw another one."""
 
 
-@register("sampler", "sequence")
 class SequenceSampler(torch.utils.data.Dataset):
     """Draws SLT episodes from a mix of video and image datasets.
 

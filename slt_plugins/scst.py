@@ -39,7 +39,7 @@ from slt_plugins.registry import register
 
 __all__ = ["iou_xywh", "average_overlap", "success_auc", "success_rate", "sr50", "sr75",
            "SUCCESS_THRESHOLDS", "FRAME_SCORES", "require_frame_split", "reward_to_go",
-           "self_critical_advantage", "scst_loss", "SCSTLoss", "visible_mean"]
+           "self_critical_advantage", "scst_loss", "visible_mean"]
 
 #: Overlap thresholds 0, 0.05, ..., 1 of the success plot (OTB/LaSOT convention).
 SUCCESS_THRESHOLDS = torch.linspace(0.0, 1.0, 21, dtype=torch.float64)
@@ -223,20 +223,3 @@ def scst_loss(log_probs: torch.Tensor, advantage: torch.Tensor, reduction: str =
             return terms.mean()
         return terms.sum() / mask.to(terms).sum().clamp_min(1.0)
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
-
-
-@register("loss", "scst")
-class SCSTLoss:
-    """Callable form of :func:`scst_loss` with a fixed reduction, for the ``loss`` registry."""
-
-    def __init__(self, reduction: str = "mean"):
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
-        self.reduction = reduction
-
-    def __call__(self, log_probs: torch.Tensor, advantage: torch.Tensor,
-                 mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return scst_loss(log_probs, advantage, self.reduction, mask)
-
-    def __repr__(self) -> str:
-        return f"SCSTLoss(reduction={self.reduction!r})"
