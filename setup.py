@@ -23,9 +23,11 @@ setup(
     ],
     extras_require={"test": ["pytest", "got10k"]},
     entry_points={
-        # Third-party trackers register SLT adapters here (see docs/slt.md).
+        # Third-party trackers register SLT adapters here (see docs/slt.md, docs/own_tracker.md).
         "slt_plugins.adapters": [],
         # Third-party trackers for pytracking/run_tracker.py (see pytracking/tracker/__init__.py).
         "pytracking.trackers": [],
+        # Third-party network builders, builder(size) -> nn.Module (see ltr/models/registry.py).
+        "ltr.networks": [],
     },
 )
