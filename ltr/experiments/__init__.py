@@ -20,6 +20,7 @@ EXPERIMENTS: Dict[str, tuple] = {
     "slt_vs_flt": ("slt_vs_flt", "FLT-continue vs SLT of a tiny tracker from one FLT start (--ablation: Table 5)"),
     "sweep": ("sweep", "one knob of slt_vs_flt over several values (Tables 7 and 8)"),
     "signal": ("gradient_signal", "per-batch gradient signal-to-noise of the SLT loss terms at a checkpoint"),
+    "motion": ("motion", "per-frame target motion of the SLT episodes (SA on/off) vs the test split at intervals 1-3"),
 }
 
 
