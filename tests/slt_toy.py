@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from docs.examples.mytracker.model import MyTrackerNet
 from slt_plugins.adapter import Frames, Generators, LossOutput, ReplayRecords, StepOutput
 from slt_plugins.sampler import Episode
 from slt_plugins.scst import scst_loss
@@ -32,30 +33,11 @@ CELL = 2.0        # crop pixels between neighbouring candidates
 GRID_ORIGIN = 8.0  # crop-pixel centre of candidate column/row 0
 
 
-class ToyNet(nn.Module):
-    """Two-conv backbone, depthwise cross-correlation, 1x1 score and offset heads."""
-
-    def __init__(self, channels: int = 8):
-        super().__init__()
-        self.backbone = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(),
-                                      nn.Conv2d(channels, channels, 3, stride=2, padding=1))
-        self.score = nn.Conv2d(channels, 1, 1)
-        self.offset = nn.Conv2d(channels, 2, 1)
+class ToyNet(MyTrackerNet):
+    """The worked example's network (docs/examples/mytracker) on crops already scaled to [0, 1]."""
 
     def features(self, crops: torch.Tensor) -> torch.Tensor:
         return self.backbone(crops)
-
-    def head(self, zf: torch.Tensor, xf: torch.Tensor):
-        """Score logits (B, 81) and offsets (B, 81, 2) in cell units from template/search features."""
-        b, c = xf.shape[:2]
-        corr = F.conv2d(xf.reshape(1, b * c, *xf.shape[2:]), zf.reshape(b * c, 1, *zf.shape[2:]), groups=b * c)
-        corr = corr.reshape(b, c, GRID, GRID) / zf[0, 0].numel()
-        logits = self.score(corr).flatten(1)
-        offsets = self.offset(corr).flatten(2).transpose(1, 2)
-        return logits, offsets
-
-    def forward(self, template: torch.Tensor, search: torch.Tensor):
-        return self.head(self.features(template), self.features(search))
 
 
 def _frames_to_tensor(frames: Frames, device: torch.device) -> torch.Tensor:

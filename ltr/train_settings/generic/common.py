@@ -145,8 +145,7 @@ def resolve_adapter(name: str) -> Any:
         where = f"{getattr(adapter_cls, '__module__', '?')}.{getattr(adapter_cls, '__qualname__', adapter_cls)}"
         raise ConfigError(
             f"adapter={name!r} ({where}) has no classmethod from_settings(net, policy, settings), through which the "
-            f"generic SLT setting builds adapters; add one (docs/own_tracker.md). A built-in tracker trains with "
-            f"its own setting, e.g. 'python ltr/run_training.py {name} slt'. Adapters known: "
+            f"generic SLT setting builds adapters; add one (docs/own_tracker.md). Adapters known: "
             f"{', '.join(available('adapter'))}.")
     return adapter_cls
 

@@ -113,14 +113,10 @@ def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
     eps, scst_weight, box_weight, replay_chunk, lr, final_lr_factor, weight_decay, grad_clip,
     epochs, iterations_per_epoch, num_workers, print_interval, so_mode.
     """
-    from pytracking.tracker.siamrpnpp.core import SiamRPNCore
     from pytracking.tracker.siamrpnpp.slt_adapter import SiamRPNSLTAdapter
 
-    cfg = model_config(settings.model_size)
     net = build_net(settings)
-    core = SiamRPNCore(net, cfg, device=settings.device)
-    adapter = SiamRPNSLTAdapter(core, build_policy(settings, "siamrpnpp"), scst_weight=settings.scst_weight,
-                                box_weight=settings.box_weight, so_mode=settings.so_mode)
+    adapter = SiamRPNSLTAdapter.from_settings(net, build_policy(settings, "siamrpnpp"), settings)
     # SLT always fine-tunes with Adam, whatever optimiser the frame-level run used.
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
                                 lambda n: build_optimizer(n, settings, "adam"), "siamrpnpp", quiet=quiet)

@@ -154,12 +154,9 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     """Sequence-level TransT trainer (explore/replay through the TransT SLT adapter) from the
     fields of ``settings`` (:data:`SLT_FIELDS`). The network stays unwrapped: under torchrun the
     SLT trainer puts the adapter's replay pass under DDP."""
-    from pytracking.tracker.transt.core import TransTCore
     from pytracking.tracker.transt.slt_adapter import TransTSLTAdapter
 
     net = build_net(settings)
-    core = TransTCore(net, model_config(settings.model_size), device=settings.device)
-    adapter = TransTSLTAdapter(core, build_policy(settings, "transt"), scst_weight=settings.scst_weight,
-                               box_weight=settings.box_weight, so_mode=settings.so_mode)
+    adapter = TransTSLTAdapter.from_settings(net, build_policy(settings, "transt"), settings)
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
                                 lambda n: build_optimizer(n, settings), "transt", quiet=quiet)

@@ -253,17 +253,11 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     backbone_layers, lr_step, lr_gamma, grad_clip, epochs, iterations_per_epoch, num_workers,
     print_interval.
     """
-    # Importing the module registers the adapter under 'trdimp'; the registry keeps this
-    # builder independent of the adapter's class.
-    import pytracking.tracker.trdimp.slt_adapter  # noqa: F401
-    from slt_plugins.registry import get
+    from pytracking.tracker.trdimp.slt_adapter import TrDiMPSLTAdapter
 
     net = build_net(settings)
-    adapter = get("adapter", "trdimp").from_network(
-        net, official_explore=settings.official_explore, device=settings.device,
-        policy=build_policy(settings, "trdimp", extra=("mean_max_range",)),
-        scst_weight=settings.scst_weight, box_weight=settings.box_weight, so_mode=settings.so_mode,
-        proposal_params=dict(settings.proposal_params), seed=settings.seed)
+    adapter = TrDiMPSLTAdapter.from_settings(net, build_policy(settings, "trdimp", extra=("mean_max_range",)),
+                                             settings)
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
                                 lambda n: build_optimizer(n, settings), "trdimp", quiet=quiet)
 

@@ -96,6 +96,20 @@ class SiameseSLTAdapter:
         #: Runs the replay network pass; the SLT trainer replaces it by a DDP wrapper when distributed.
         self.replay_module: torch.nn.Module = SiameseReplayNet(core)
 
+    @classmethod
+    def build_core(cls, net: torch.nn.Module, size: str, device: str) -> SiameseCore:
+        """The batched core of ``net`` at model ``size`` ('paper' or 'tiny') on ``device`` (per subclass)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_settings(cls, net: torch.nn.Module, policy: Any, settings: Any) -> "SiameseSLTAdapter":
+        """The adapter a training setting trains: the core of ``net`` (``model_size``, ``device``) with
+        ``policy`` and the loss fields ``scst_weight``, ``box_weight`` and ``so_mode`` of ``settings``.
+        Every adapter is built this way (the built-in settings and ``generic slt`` alike)."""
+        core = cls.build_core(net, settings.model_size, settings.device)
+        return cls(core, policy, scst_weight=settings.scst_weight, box_weight=settings.box_weight,
+                   so_mode=settings.so_mode)
+
     @property
     def net(self) -> torch.nn.Module:
         return self.core.net

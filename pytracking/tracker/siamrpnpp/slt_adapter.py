@@ -57,6 +57,10 @@ class SiamRPNSLTAdapter(SiameseSLTAdapter):
 
     loss_table = LOSS_TABLE
 
+    @classmethod
+    def build_core(cls, net: torch.nn.Module, size: str, device: str) -> SiamRPNCore:
+        return SiamRPNCore(net, SiamRPNConfig.paper() if size == "paper" else SiamRPNConfig.tiny(), device=device)
+
     def __init__(self, core: SiamRPNCore, policy: Any, scst_weight: Optional[float] = None, box_weight: float = 1.0,
                  scst_reduction: str = "mean", so_mode: str = "replace"):
         super().__init__(core, policy, scst_weight, box_weight, scst_reduction, so_mode)

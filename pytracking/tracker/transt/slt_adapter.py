@@ -77,6 +77,11 @@ class TransTSLTAdapter(SiameseSLTAdapter):
                          box_weight, scst_reduction, so_mode)
         self.criterion = criterion if criterion is not None else build_transt_loss()
 
+    @classmethod
+    def build_core(cls, net: torch.nn.Module, size: str, device: str) -> TransTCore:
+        from ltr.models.tracking.transt import TransTConfig
+        return TransTCore(net, TransTConfig.from_size(size), device=device)
+
     def replay_pscore(self, outputs: Dict[str, torch.Tensor], steps: Dict[str, torch.Tensor]) -> torch.Tensor:
         pscore, _, _ = score_candidates(outputs["pred_logits"], outputs["pred_boxes"], self.core.window, self.core.cfg)
         return pscore

@@ -174,6 +174,18 @@ class TrDiMPSLTAdapter:
         self.proposal_generator = torch.Generator().manual_seed(int(seed))
 
     @classmethod
+    def from_settings(cls, net: torch.nn.Module, policy: CandidatePolicy, settings: Any) -> "TrDiMPSLTAdapter":
+        """The adapter a training setting trains (the one way every adapter is built): ``net`` on
+        ``settings.device`` with ``policy``, the loss fields ``scst_weight``, ``box_weight``,
+        ``so_mode``, and TrDiMP's ``official_explore``, ``proposal_params`` and ``seed`` (the reference
+        values where a setting, e.g. ``generic slt``, has no such field)."""
+        return cls.from_network(net, official_explore=bool(getattr(settings, "official_explore", True)),
+                                device=settings.device, policy=policy, scst_weight=settings.scst_weight,
+                                box_weight=settings.box_weight, so_mode=settings.so_mode,
+                                proposal_params=getattr(settings, "proposal_params", None),
+                                seed=int(getattr(settings, "seed", 0)))
+
+    @classmethod
     def from_network(cls, net: torch.nn.Module, params: Optional[TrackerParams] = None,
                      official_explore: bool = True, device: str = "cpu", **kwargs: Any) -> "TrDiMPSLTAdapter":
         """Adapter for ``net`` with a parameter set (default: the official one of the net's size).
