@@ -131,8 +131,10 @@ def test_visdom_hook_plots_epoch_stats_and_validation_scores():
     assert len(calls) == 6  # the iteration record draws nothing
 
 
-def test_real_tracker_validation_from_settings_on_the_synthetic_split(tmp_path):
-    """Tiny SiamRPN++ frame-level training with validation after each epoch on a synthetic split."""
+@pytest.mark.parametrize("threads", [0, 1])
+def test_real_tracker_validation_from_settings_on_the_synthetic_split(tmp_path, threads):
+    """Tiny SiamRPN++ frame-level training with validation after each epoch on a synthetic split,
+    in the training process and in a tracking worker process (the tracker must pickle)."""
     from ltr.train_settings.siamrpnpp import tiny
 
     settings = Settings()
@@ -144,6 +146,7 @@ def test_real_tracker_validation_from_settings_on_the_synthetic_split(tmp_path):
     settings.validation_dataset = "synthetic"
     settings.validation_root = str(tmp_path / "synthetic")
     settings.validation_videos, settings.validation_frames = 2, 8
+    settings.validation_threads = threads
     trainer = tiny.build_trainer(settings, quiet=True)
     assert trainer.validator is not None and trainer.validator.dataset_name == "synthetic_val"
     assert trainer.validator.parameter_name == "tiny"

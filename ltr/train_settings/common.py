@@ -63,6 +63,22 @@ def build_policy(settings: Settings, tracker: str, extra: Sequence[str] = ()):
     return build("policy", name, **kwargs)
 
 
+def cosine_optimizer(net: torch.nn.Module, settings: Settings,
+                     kind: Optional[str] = None) -> Tuple[torch.optim.Optimizer, object]:
+    """Adam or SGD with momentum 0.9 (``kind``, default ``settings.optimizer``) over the trainable
+    parameters, with a cosine decay from ``lr`` to ``lr * final_lr_factor`` over ``epochs``
+    (fields ``lr``, ``weight_decay``, ``final_lr_factor``, ``epochs``)."""
+    kind = settings.optimizer if kind is None else kind
+    params = [p for p in net.parameters() if p.requires_grad]
+    if kind == "adam":
+        optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
+                                                           eta_min=settings.lr * settings.final_lr_factor)
+    return optimizer, scheduler
+
+
 def wrap_ddp(net: torch.nn.Module, settings: Settings) -> torch.nn.Module:
     """DDP around ``net`` under torchrun (frame-level actors call the network's forward, so DDP
     averages their gradients); ``net`` itself in a single process."""

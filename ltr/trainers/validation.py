@@ -25,7 +25,6 @@ Attaching from a training setting (see :func:`attach_from_settings`)::
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import os
@@ -41,27 +40,6 @@ SCORE_KEYS = ("AO", "SR50", "SR75", "AUC", "Precision")
 #: Defaults of the synthetic validation split written when none exists yet.
 SYNTHETIC_VAL_VIDEOS = 20
 SYNTHETIC_VAL_FRAMES = 48
-
-
-def _tracker_class():
-    """:class:`pytracking.evaluation.tracker.Tracker` with a device override (imported lazily:
-    the training side must not import the evaluation side at module import time)."""
-    from pytracking.evaluation.tracker import Tracker
-
-    class ValidationTracker(Tracker):
-        """A Tracker whose parameter set runs on ``device`` (training may be on a GPU)."""
-
-        def __init__(self, *args: Any, device: Optional[str] = None, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.device = device
-
-        def get_parameters(self):
-            params = super().get_parameters()
-            if self.device is not None and params.has("device"):
-                params.device = str(self.device)
-            return params
-
-    return ValidationTracker
 
 
 class Validator:
@@ -153,7 +131,7 @@ class Validator:
             try:
                 result = evaluate_checkpoint(checkpoint, self.sequences, self.tracker_name, self.parameter_name,
                                              folder, label=f"epoch {epoch}", threads=self.threads,
-                                             tracker_class=_tracker_class(), device=self.device)
+                                             device=self.device)
             except RuntimeError as error:
                 raise RuntimeError(f"validation: {error}") from None
         return result.summary, result.failed

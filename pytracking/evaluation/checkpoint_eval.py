@@ -15,9 +15,26 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence as SequenceT, Type
+from typing import Any, Dict, Optional, Sequence as SequenceT
 
-__all__ = ["CheckpointEvaluation", "evaluate_checkpoint"]
+from pytracking.evaluation.tracker import Tracker
+
+__all__ = ["CheckpointEvaluation", "DeviceTracker", "evaluate_checkpoint"]
+
+
+class DeviceTracker(Tracker):
+    """A :class:`Tracker` whose parameter set runs on ``device`` (None: the set's own), e.g. the
+    training device. Defined at module level so tracking worker processes can unpickle it."""
+
+    def __init__(self, *args: Any, device: Optional[str] = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.device = device
+
+    def get_parameters(self):
+        params = super().get_parameters()
+        if self.device is not None and params.has("device"):
+            params.device = str(self.device)
+        return params
 
 
 @dataclass
@@ -39,8 +56,8 @@ class CheckpointEvaluation:
 
 def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_name: str, parameter_name: str,
                         results_dir: os.PathLike, label: str = "checkpoint", threads: int = 0,
-                        tracker_class: Optional[Type] = None, quiet: bool = True,
-                        reuse_results: bool = False, **tracker_kwargs: Any) -> CheckpointEvaluation:
+                        device: Optional[str] = None, quiet: bool = True,
+                        reuse_results: bool = False) -> CheckpointEvaluation:
     """Track ``sequences`` with ``checkpoint`` and score the results.
 
     Args:
@@ -50,13 +67,11 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
         results_dir: result files go here, one per sequence.
         label: display name in tables and plots.
         threads: tracking worker processes (0: this process).
-        tracker_class: a :class:`pytracking.evaluation.tracker.Tracker` subclass (e.g. one that
-            moves the parameter set to the training device); default Tracker.
+        device: run the parameter set there (e.g. the training device); None: the set's own.
         quiet: hide the per-sequence progress lines.
         reuse_results: keep result files written earlier for this same checkpoint file (its
             mtime is stamped in the folder) so an interrupted evaluation resumes; otherwise, and
             whenever the checkpoint changed, the folder starts empty.
-        tracker_kwargs: passed to the tracker class.
 
     Raises:
         RuntimeError: tracking failed on every sequence (the message gives the first reasons).
@@ -64,8 +79,6 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
     from pytracking.analysis.evaluate import evaluate_tracker
     from pytracking.analysis.results_io import load_tracker_results
     from pytracking.evaluation.running import run_dataset
-    from pytracking.evaluation.tracker import Tracker
-
     results_dir = Path(results_dir)
     stamp = results_dir / ".checkpoint_mtime"
     key = f"{Path(checkpoint).resolve()} {os.path.getmtime(checkpoint)}"
@@ -73,8 +86,8 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
         shutil.rmtree(results_dir)  # results of another checkpoint, or a fresh evaluation asked for
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key)
-    tracker = (tracker_class or Tracker)(tracker_name, parameter_name, checkpoint=str(checkpoint),
-                                         results_dir=str(results_dir), display_name=label, **tracker_kwargs)
+    tracker = DeviceTracker(tracker_name, parameter_name, checkpoint=str(checkpoint), results_dir=str(results_dir),
+                            display_name=label, device=device)
     output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     with output:
         run = run_dataset(list(sequences), [tracker], threads=threads, print_summary=False)

@@ -25,10 +25,11 @@ import torch
 
 from ltr.admin.config import ConfigError, Field, optional_field
 from ltr.admin.settings import Settings
-from ltr.train_settings.common import assemble_slt_trainer, load_or_build_net, synthetic_train_datasets
+from ltr.train_settings.common import (assemble_slt_trainer, cosine_optimizer, load_or_build_net,
+                                       synthetic_train_datasets)
 
 __all__ = ["GENERIC_FIELDS", "DATASETS", "import_plugin_modules", "require_network", "resolve_adapter",
-           "resolve_pieces", "build_policy", "build_datasets", "build_optimizer", "build_slt_trainer"]
+           "resolve_pieces", "build_policy", "build_datasets", "build_slt_trainer"]
 
 #: The fields the generic settings add to the shared schema.
 GENERIC_FIELDS: Dict[str, Field] = {
@@ -208,18 +209,6 @@ def build_datasets(settings: Settings) -> Tuple[list, Optional[List[float]]]:
     return datasets, (weights if settings.p_datasets is not None else None)
 
 
-def build_optimizer(net: torch.nn.Module, settings: Settings) -> Tuple[torch.optim.Optimizer, object]:
-    """Adam or SGD (momentum 0.9) over the trainable parameters, cosine decay to ``lr * final_lr_factor``."""
-    params = [p for p in net.parameters() if p.requires_grad]
-    if settings.optimizer == "adam":
-        optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
-                                                           eta_min=settings.lr * settings.final_lr_factor)
-    return optimizer, scheduler
-
-
 def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Optional[Sequence[float]] = None,
                       quiet: bool = False):
     """Sequence-level trainer of the registered ``settings.network`` through the registered adapter.
@@ -245,4 +234,4 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     base = f"{settings.module_name}/{settings.script_name}" if settings.module_name else "generic/slt"
     settings.project_path = f"{base}/{network}"
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
-                                lambda n: build_optimizer(n, settings), network, quiet=quiet)
+                                lambda n: cosine_optimizer(n, settings), network, quiet=quiet)

@@ -24,8 +24,8 @@ from ltr.data.sampler import FrameLevelSampler
 from ltr.models.tracking.siamrpnpp import SiamRPNConfig
 # configure_setting and run_trainer are re-exported: the SiamRPN++ setting modules import them from here.
 from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
-                                       configure_setting, load_or_build_net, official_policy_fields, run_trainer,
-                                       wrap_ddp)
+                                       configure_setting, cosine_optimizer, load_or_build_net,
+                                       official_policy_fields, run_trainer, wrap_ddp)
 from ltr.train_settings.fields import BOX_SCALE_FIELD, flt_schema, slt_schema
 from ltr.trainers.base_trainer import LTRTrainer
 from pytracking.tracker.siamrpnpp.slt_adapter import LOSS_TABLE
@@ -73,21 +73,6 @@ def build_net(settings: Settings) -> torch.nn.Module:
     return load_or_build_net(settings, "siamrpnpp")
 
 
-def build_optimizer(net: torch.nn.Module, settings: Settings,
-                    kind: Optional[str] = None) -> Tuple[torch.optim.Optimizer, object]:
-    """Adam (``kind='adam'``) or SGD with momentum 0.9 over the trainable parameters, with a cosine
-    decay from ``lr`` to ``lr * final_lr_factor`` over ``epochs``; ``kind`` defaults to ``settings.optimizer``."""
-    kind = settings.optimizer if kind is None else kind
-    params = [p for p in net.parameters() if p.requires_grad]
-    if kind == "adam":
-        optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
-                                                           eta_min=settings.lr * settings.final_lr_factor)
-    return optimizer, scheduler
-
-
 def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet: bool = False) -> LTRTrainer:
     """Frame-level SiamRPN++ trainer from the fields of ``settings`` (see tiny.py / siamrpnpp.py)."""
     cfg = model_config(settings.model_size)
@@ -100,7 +85,7 @@ def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
                                 seed=settings.seed)
     net = wrap_ddp(build_net(settings), settings)
     actor = SiamRPNActor(net, cfg, device=settings.device)
-    optimizer, scheduler = build_optimizer(net, settings)
+    optimizer, scheduler = cosine_optimizer(net, settings)
     return assemble_flt_trainer(actor, optimizer, scheduler, sampler, settings, "siamrpnpp", stack_siamese_batch,
                                 quiet=quiet)
 
@@ -119,4 +104,4 @@ def build_slt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet
     adapter = SiamRPNSLTAdapter.from_settings(net, build_policy(settings, "siamrpnpp"), settings)
     # SLT always fine-tunes with Adam, whatever optimiser the frame-level run used.
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
-                                lambda n: build_optimizer(n, settings, "adam"), "siamrpnpp", quiet=quiet)
+                                lambda n: cosine_optimizer(n, settings, "adam"), "siamrpnpp", quiet=quiet)
