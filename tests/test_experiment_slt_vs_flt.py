@@ -135,3 +135,21 @@ def test_sweep_sets_fields_through_set_and_options_directly() -> None:
     assert sweep.recorded_value(config, "num_frames") == "24"
     assert sweep.recorded_value(config, "flt_iterations") == "500"
     assert sweep.recorded_value(config, "scst_weight") is None
+
+
+def test_frame_intervals_of_a_finished_run(tmp_path: Path) -> None:
+    """Table 6: the run's +SS+SO and SLT checkpoints tracked at intervals 1 and 2; interval 1
+    reproduces the run's own scores (same checkpoints, same test split, same evaluator)."""
+    from ltr.experiments import frame_intervals
+    out = tmp_path / "run"
+    assert slt_vs_flt.main(["--tracker", "siamrpnpp", "--out", str(out), "--threads", "1", "--flt-iterations", "2",
+                            "--budget-s", "1", "--test-videos", "2", "--test-frames", "8", "--arms", "ss_so", "slt",
+                            "--set", "num_frames=3", "--set", "episodes_per_batch=1"]) == 0
+    report = tmp_path / "intervals.json"
+    assert frame_intervals.main(["--run", str(out), "--intervals", "1", "2", "--json", str(report)]) == 0
+    payload = json.loads(report.read_text())
+    run = json.loads((out / "results.json").read_text())["records"][0]["scores"]
+    for arm in ("ss_so", "slt"):
+        assert payload["scores"]["1"]["0"][arm] == pytest.approx(run[arm]["AO"])
+        assert 0.0 <= payload["scores"]["2"]["0"][arm] <= 100.0
+    assert set(payload["slt_minus_ss_so"]) == {"1", "2"}

@@ -57,7 +57,7 @@ class CheckpointEvaluation:
 def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_name: str, parameter_name: str,
                         results_dir: os.PathLike, label: str = "checkpoint", threads: int = 0,
                         device: Optional[str] = None, quiet: bool = True,
-                        reuse_results: bool = False) -> CheckpointEvaluation:
+                        reuse_results: bool = False, frame_interval: int = 1) -> CheckpointEvaluation:
     """Track ``sequences`` with ``checkpoint`` and score the results.
 
     Args:
@@ -68,6 +68,8 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
         label: display name in tables and plots.
         threads: tracking worker processes (0: this process).
         device: run the parameter set there (e.g. the training device); None: the set's own.
+        frame_interval: track and score every I-th frame only (the paper's Table 6: faster
+            apparent motion); result files go to ``results_dir`` as for I = 1.
         quiet: hide the per-sequence progress lines.
         reuse_results: keep result files written earlier for this same checkpoint file (its
             mtime is stamped in the folder) so an interrupted evaluation resumes; otherwise, and
@@ -87,7 +89,7 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key)
     tracker = DeviceTracker(tracker_name, parameter_name, checkpoint=str(checkpoint), results_dir=str(results_dir),
-                            display_name=label, device=device)
+                            display_name=label, device=device, frame_interval=frame_interval)
     output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     with output:
         run = run_dataset(list(sequences), [tracker], threads=threads, print_summary=False)
@@ -96,7 +98,7 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
     if not done:
         reasons = "; ".join(f"{r.sequence}: {r.error}" for r in run.failed[:3])
         raise RuntimeError(f"{label}: tracking failed on every sequence ({reasons})")
-    loaded = load_tracker_results(results_dir, done, name=label)
-    evaluation = evaluate_tracker(done, loaded.boxes, name=label)
+    loaded = load_tracker_results(tracker.results_dir, done, name=label, frame_interval=frame_interval)
+    evaluation = evaluate_tracker(done, loaded.boxes, name=label, frame_interval=frame_interval)
     return CheckpointEvaluation(evaluation=evaluation, summary=evaluation.summary(), failed=len(failed),
                                 results_dir=results_dir)
