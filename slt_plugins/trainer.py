@@ -79,7 +79,10 @@ class SLTTrainer(BaseTrainer):
             owned = {id(p) for p in self.net.parameters()}
             if not all(id(p) in owned for p in module.parameters()):
                 raise ValueError("The adapter's replay_module has parameters outside the trained network.")
-            self.replay_ddp = distributed.wrap_ddp(module, str(getattr(self.settings, "device", "cpu")))
+            # An arm may leave a branch out of the loss (+SS+SO drops the classification loss,
+            # box_weight=0 the box terms); DDP must then not wait for those parameters' gradients.
+            self.replay_ddp = distributed.wrap_ddp(module, str(getattr(self.settings, "device", "cpu")),
+                                                   find_unused_parameters=True)
             adapter.replay_module = self.replay_ddp
         else:
             # Same start on every rank (DDP would broadcast at construction); gradients are
