@@ -3,7 +3,7 @@ import pytest
 
 from ltr.admin.settings import Settings
 from ltr.train_settings.common import synthetic_train_datasets
-from benchmarks import slt_vs_flt
+from ltr.admin.config import ConfigError
 
 
 def test_overrides_reach_the_training_videos() -> None:
@@ -19,16 +19,14 @@ def test_overrides_reach_the_training_videos() -> None:
 
 def test_unknown_override_names_the_known_fields() -> None:
     settings = Settings()
-    settings.seed = 0
-    settings.synthetic_train_overrides = {"distractors": 3}
     with pytest.raises(ValueError, match="known fields: .*num_distractors"):
-        synthetic_train_datasets(settings)
+        settings.synthetic_train_overrides = {"distractors": 3}  # checked when set, before any data is made
 
 
-def test_command_line_overrides_are_parsed_and_checked(capsys: pytest.CaptureFixture) -> None:
-    parser = slt_vs_flt.argparse.ArgumentParser()
-    assert slt_vs_flt.parse_synthetic_overrides(parser, ["num_distractors=(2, 4)", "speed=0.03"]) == \
-        {"num_distractors": (2, 4), "speed": 0.03}
-    with pytest.raises(SystemExit):
-        slt_vs_flt.parse_synthetic_overrides(parser, ["num_distractors=(5, 2)"])
-    assert "inclusive range" in capsys.readouterr().err
+def test_command_line_overrides_are_parsed_and_checked() -> None:
+    from ltr.run_training import build_settings
+    settings = build_settings("siamrpnpp", "tiny", assignments=["synthetic_train_overrides={'num_distractors': (2, 4), "
+                                                                "'speed': 0.03}"])
+    assert settings.synthetic_train_overrides == {"num_distractors": (2, 4), "speed": 0.03}
+    with pytest.raises(ConfigError, match="inclusive range"):
+        build_settings("siamrpnpp", "tiny", assignments=["synthetic_train_overrides={'num_distractors': (5, 2)}"])

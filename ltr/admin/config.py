@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 __all__ = ["Field", "Schema", "ConfigError", "SOURCES", "FIELD_DEFAULT", "DETECTED", "OFFICIAL_RECIPE", "SETTING_DEFAULT",
            "COMMAND_LINE", "CODE", "merge_schemas", "coerce_value", "parse_assignment", "unknown_field_message"]
@@ -48,6 +48,8 @@ class Field:
         help: one line for ``--print-config`` and error messages.
         optional: None is a valid value (e.g. ``grad_clip=None``: no clipping).
         choices: the allowed values, when the field is an enumeration.
+        check: called with every (typed, non-None) value; raises ValueError or TypeError with the
+            reason when the value is not valid (e.g. an unknown key of a dict field).
     """
 
     type: type
@@ -55,6 +57,7 @@ class Field:
     help: str
     optional: bool = False
     choices: Tuple[Any, ...] = ()
+    check: Optional[Callable[[Any], Any]] = None
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -126,6 +129,11 @@ def coerce_value(name: str, field: Field, value: Any) -> Any:
     if field.choices and value not in field.choices:
         raise ConfigError(f"Field {name!r} ({field.help}) must be one of "
                           f"{', '.join(repr(c) for c in field.choices)}; got {value!r}.")
+    if field.check is not None:
+        try:
+            field.check(value)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"Field {name!r} = {value!r}: {error}") from None
     return value
 
 
@@ -163,6 +171,7 @@ def format_table(rows: Iterable[Tuple[str, Any, str, str]]) -> str:
     return "\n".join(f"{n:<{widths[0]}}  {v:<{widths[1]}}  {s:<{widths[2]}}  {h}" for n, v, s, h in rows)
 
 
-def optional_field(type_: type, help: str, default: Optional[Any] = None, choices: Tuple[Any, ...] = ()) -> Field:
+def optional_field(type_: type, help: str, default: Optional[Any] = None, choices: Tuple[Any, ...] = (),
+                   check: Optional[Callable[[Any], Any]] = None) -> Field:
     """Shorthand for a field whose value may be None."""
-    return Field(type_, default, help, optional=True, choices=choices)
+    return Field(type_, default, help, optional=True, choices=choices, check=check)

@@ -13,6 +13,12 @@ from ltr.admin.config import Field, merge_schemas, optional_field
 
 __all__ = ["COMMON_FIELDS", "RUN_FIELDS", "TRAIN_FIELDS", "FLT_FIELDS", "SLT_FIELDS", "BOX_SCALE_FIELD", "flt_schema", "slt_schema"]
 
+def _check_synthetic_overrides(overrides: Dict[str, object]) -> None:
+    # Checked when set, so a bad value stops the command line before anything trains.
+    from ltr.train_settings.common import synthetic_config
+    synthetic_config(overrides)
+
+
 #: How a run is executed (not the recipe): seeding, start weights, checkpoints, validation, visdom.
 RUN_FIELDS: Dict[str, Field] = {
     "seed": Field(int, 0, "seed of python/numpy/torch and of the samplers (rank is added under torchrun)"),
@@ -48,7 +54,8 @@ TRAIN_FIELDS: Dict[str, Field] = {
     "max_gap": optional_field(int, "most frames between the template and a search frame (None: the whole video)"),
     "backbone_weights": optional_field(str, "ImageNet backbone weights file (a fresh network only; never downloaded)"),
     "synthetic_train_overrides": optional_field(dict, "SyntheticConfig fields changing the synthetic training "
-                                                      "videos, e.g. {'num_distractors': (2, 4)}"),
+                                                      "videos, e.g. {'num_distractors': (2, 4)}",
+                                                check=_check_synthetic_overrides),
 }
 
 #: Frame-level training (pairs of template and search crops).
