@@ -73,8 +73,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for interval in args.intervals:
                 label = f"{arm} seed {seed} interval {interval}"
                 print(f"Tracking the test split: {label}", flush=True)
-                result = evaluate_checkpoint(checkpoint, sequences, tracker, "tiny",
-                                             folder / "results_intervals" / f"{arm}_fi{interval}", label=label,
+                # interval 1 is what the run itself tracked: its result files are reused
+                results = folder / "results" / arm if interval == 1 else folder / "results_intervals" / f"{arm}_fi{interval}"
+                result = evaluate_checkpoint(checkpoint, sequences, tracker, "tiny", results, label=label,
                                              threads=args.threads if args.threads > 1 else 0, device=args.device,
                                              reuse_results=True, frame_interval=interval)
                 scores[interval].setdefault(seed, {})[arm] = result.summary["AO"]
