@@ -74,7 +74,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 label = f"{arm} seed {seed} interval {interval}"
                 print(f"Tracking the test split: {label}", flush=True)
                 # interval 1 is what the run itself tracked: its result files are reused
-                results = folder / "results" / arm if interval == 1 else folder / "results_intervals" / f"{arm}_fi{interval}"
+                results = (folder / "results" / arm if interval == 1
+                           else folder / "results_intervals" / f"{arm}_fi{interval}")
                 result = evaluate_checkpoint(checkpoint, sequences, tracker, "tiny", results, label=label,
                                              threads=args.threads if args.threads > 1 else 0, device=args.device,
                                              reuse_results=True, frame_interval=interval)
