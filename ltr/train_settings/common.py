@@ -1,5 +1,7 @@
 """Helpers every training setting uses: its fields filled from its own numbers and the
-official recipe (command-line overrides win), the SLT policy from the settings, DDP wrapping under torchrun, the start network, the trainer assembly and the run-with-resume entry.
+official recipe (command-line overrides win), the SLT policy from the settings, the cosine
+optimiser, DDP wrapping under torchrun, the start network, the trainer assembly and the
+run-with-resume entry.
 
 The trackers differ in their network, data processing, actor and optimiser; how those pieces
 become a frame-level (FLT) or sequence-level (SLT) trainer is the same for all of them and
