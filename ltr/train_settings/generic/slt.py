@@ -23,13 +23,15 @@ from ltr.admin.settings import Settings
 from ltr.train_settings.common import configure_setting, require_checkpoint, run_trainer
 from ltr.train_settings.fields import BOX_SCALE_FIELD, slt_schema
 from ltr.train_settings.generic.common import GENERIC_FIELDS, build_datasets, build_slt_trainer, resolve_pieces
+from ltr.train_settings.transt.common import OFFICIAL_SLT as TRANST_SLT
 
 # box_weight: the box-term multiplier the built-in adapters read too
 FIELDS = slt_schema(BOX_SCALE_FIELD, GENERIC_FIELDS)
+#: The fields taken from the official TransT SLT recipe (its one home is the TransT settings).
+BORROWED = ("episodes_per_batch", "num_frames", "max_gap", "max_interval", "interval_prob", "temperature", "eps",
+            "lr", "weight_decay", "grad_clip", "replay_chunk", "epochs", "iterations_per_epoch")
 #: The setting's own numbers (see the module docstring); the command line and code win.
-CHANGES = dict(episodes_per_batch=8, num_frames=24, max_gap=300, max_interval=10, interval_prob=0.3,
-               policy="logit_softmax", temperature=4.0, eps=0.01, lr=1e-5, weight_decay=1e-4, grad_clip=100.0,
-               replay_chunk=2, epochs=120, iterations_per_epoch=125)
+CHANGES = dict({name: TRANST_SLT[name] for name in BORROWED}, policy="logit_softmax")
 
 
 def configure(settings: Settings) -> None:
