@@ -54,8 +54,7 @@ def build_settings(train_module: str, train_name: str, seed: Optional[int] = Non
     settings.module_name = train_module
     settings.script_name = train_name
     settings.project_path = f"{train_module}/{train_name}"
-    given = {"seed": seed, "checkpoint": checkpoint, "resume": resume, "deterministic": deterministic}
-    given.update({key: value for key, value in overrides.items() if value is not None})
+    given = {"seed": seed, "checkpoint": checkpoint, "resume": resume, "deterministic": deterministic, **overrides}
     for key, value in given.items():
         if value is not None:
             settings.set(key, value, COMMAND_LINE)

@@ -17,29 +17,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
 from ltr.admin.report import save_report, start_report
+from ltr.experiments.slt_vs_flt import paired_difference, seed_workdirs
 
 #: How this experiment is started (for the rerun command in its records).
 SCRIPT = "ltr/run_experiment.py intervals"
 
 
-def seed_folders(run: Path, seeds: Sequence[int]) -> List[Path]:
-    """Where slt_vs_flt put each seed's files: the run folder itself for one seed, else seed<S>/."""
-    return [run] if len(seeds) == 1 else [run / f"seed{s}" for s in seeds]
-
-
 def paired(values: Dict[int, Dict[str, float]], arm: str, base: str) -> Optional[Dict[str, Any]]:
-    """Mean difference ``arm - base`` over seeds with its standard error (None if an arm is missing)."""
+    """Paired difference ``arm - base`` over seeds (:func:`paired_difference`; None if an arm is missing)."""
     if not all(arm in v and base in v for v in values.values()):
         return None
-    diffs = np.array([v[arm] - v[base] for v in values.values()])
-    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
-    return {"per_seed": diffs.tolist(), "mean": float(diffs.mean()), "se": se,
-            "resolved": bool(se is not None and abs(diffs.mean()) > 2 * se)}
+    return paired_difference([v[arm] - v[base] for v in values.values()])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -65,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from pytracking.evaluation.datasets import get_dataset
     sequences = list(get_dataset("synthetic", root=str(run / "data")))
     scores: Dict[int, Dict[int, Dict[str, float]]] = {i: {} for i in args.intervals}  # interval -> seed -> arm
-    for seed, folder in zip(seeds, seed_folders(run, seeds)):
+    for seed, folder in zip(seeds, seed_workdirs(run, seeds)):
         for arm in args.arms:
             checkpoint = folder / "checkpoints" / f"{arm}.pth"
             if not checkpoint.is_file():

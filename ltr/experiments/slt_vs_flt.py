@@ -40,13 +40,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ltr.admin import config
 from ltr.admin.config import ConfigError
-from ltr.admin.host_memory import keep_freed_host_memory
-from ltr.admin.report import command_line, describe_machine, machine_info
+from ltr.admin.report import describe_machine, start_report
 from ltr.admin.seeding import seed_everything
 from ltr.admin.settings import Settings
 
@@ -80,10 +78,6 @@ DEFAULT_FINAL_LR_FACTOR = 0.05
 FLT_START_ITERATIONS = {"siamrpnpp": 1200, "transt": 1200, "trdimp": 600}
 ARM_LABELS = {"flt_start": "FLT start", "flt_equal_frames": "FLT-continue, equal frames with grad",
               **{name: arm.label for name, arm in ARMS.items()}}
-
-
-def machine_description() -> str:
-    return describe_machine(machine_info("cpu"))
 
 
 def setting_module(tracker: str, name: str):
@@ -301,18 +295,28 @@ COMPARISONS = (("SLT - FLT-continue", "slt", "flt_more"), ("+SS - FLT-continue",
                ("SLT - FLT equal frames", "slt", "flt_equal_frames"))
 
 
+def seed_workdirs(out: Path, seeds: Sequence[int]) -> List[Path]:
+    """Where a run puts each seed's files: the run folder itself for one seed, else ``seed<S>/``."""
+    return [out] if len(seeds) == 1 else [out / f"seed{s}" for s in seeds]
+
+
+def paired_difference(diffs: Sequence[float]) -> Dict[str, Any]:
+    """Per-seed paired differences -> their mean, its standard error (std / sqrt(n); None for
+    n < 2), n, and ``resolved`` (|mean| > 2 SE)."""
+    values = np.asarray(diffs, dtype=float)
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+    return {"per_seed": values.tolist(), "mean": float(values.mean()), "se": se, "n": len(values),
+            "resolved": bool(se is not None and abs(values.mean()) > 2 * se)}
+
+
 def paired_comparisons(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Mean paired AO difference over seeds with its standard error (std / sqrt(n), n >= 2) for
-    each comparison whose arms every seed ran; ``resolved`` when |mean| > 2 SE."""
+    """:func:`paired_difference` of the AO of each comparison whose arms every seed ran."""
     rows = []
     for name, arm, base in COMPARISONS:
         if not all(arm in r["scores"] and base in r["scores"] for r in records):
             continue
-        diffs = np.array([r["scores"][arm]["AO"] - r["scores"][base]["AO"] for r in records])
-        se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
-        rows.append({"name": name, "arm": arm, "baseline": base, "per_seed": diffs.tolist(),
-                     "mean": float(diffs.mean()), "se": se, "n": len(diffs),
-                     "resolved": bool(se is not None and abs(diffs.mean()) > 2 * se)})
+        diffs = [r["scores"][arm]["AO"] - r["scores"][base]["AO"] for r in records]
+        rows.append({"name": name, "arm": arm, "baseline": base, **paired_difference(diffs)})
     return rows
 
 
@@ -394,30 +398,26 @@ def main(argv=None) -> int:
     if args.flt_iterations is None:
         args.flt_iterations = FLT_START_ITERATIONS.get(args.tracker, 1200)
     args.marks = sorted(m for m in args.marks if m < args.budget_s)  # a mark at or past the end is the final checkpoint
-    torch.set_num_threads(args.threads)
-    kept_host_memory = keep_freed_host_memory()
+    args.device = "cpu"
+    # threads, kept host memory, and the machine and rerun command printed once, as every report does
+    machine, command = start_report(args, SCRIPT, argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    print(f"Machine: {machine_description()}", flush=True)
-    print(f"Command: {command_line(SCRIPT, argv)}", flush=True)
     data_root = out / "data"
     ensure_test_data(args, data_root)
     from pytracking.evaluation.datasets import get_dataset
     sequences = list(get_dataset("synthetic", root=str(data_root)))
 
-    records = []
-    for seed in seeds:
-        workdir = out if len(seeds) == 1 else out / f"seed{seed}"
-        records.append(run_seed(args, seed, workdir, sequences))
+    records = [run_seed(args, seed, workdir, sequences)
+               for seed, workdir in zip(seeds, seed_workdirs(out, seeds))]
     table = format_table(records)
     print(f"\nHeld-out synthetic test split: {len(sequences)} videos x {args.test_frames} frames, "
           f"seeds {seeds}, {args.budget_s:.0f} s per arm on {args.threads} threads")
     print(table)
-    summary = {"machine": machine_description(), "command": command_line(SCRIPT, argv),
+    summary = {"machine": describe_machine(machine), "command": command,
                "tracker": args.tracker, "seeds": seeds,
                "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
-               "keep_freed_host_memory": kept_host_memory,
+               "keep_freed_host_memory": machine["keep_freed_host_memory"],
                "records": records, "comparisons": paired_comparisons(records), "table": table}
     text = json.dumps(summary, indent=2, default=float)
     tmp = out / ".results.json.tmp"

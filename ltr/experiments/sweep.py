@@ -78,17 +78,12 @@ def value_dir(out: Path, param: str, value: str) -> Path:
     return out / f"{param}_{value}"
 
 
-def seed_workdirs(run_dir: Path, seeds: Sequence[int]) -> List[Path]:
-    """Where slt_vs_flt puts each seed's files: the run folder itself for one seed, else seed<S>/."""
-    return [run_dir] if len(seeds) == 1 else [run_dir / f"seed{s}" for s in seeds]
-
-
 def share_flt_start(source: Path, target: Path, seeds: Sequence[int]) -> int:
     """Copy the FLT-start cache (checkpoint, recipe, stats, tracked results) from one value's run to
     another's; returns the number of seeds copied. ``copy2`` keeps the checkpoint's mtime, which is
     what slt_vs_flt stamps its results with, so the copied results count as up to date."""
     copied = 0
-    for src, dst in zip(seed_workdirs(source, seeds), seed_workdirs(target, seeds)):
+    for src, dst in zip(slt_vs_flt.seed_workdirs(source, seeds), slt_vs_flt.seed_workdirs(target, seeds)):
         if not all((src / "checkpoints" / f).is_file() for f in FLT_START_FILES):
             continue
         (dst / "checkpoints").mkdir(parents=True, exist_ok=True)
