@@ -133,10 +133,6 @@ class Settings:
         header = f"# {self._where()}: field  value  source  help"
         return header + "\n" + config.format_table(rows)
 
-    def fields(self) -> Dict[str, Any]:
-        """Field name -> value."""
-        return dict(self._values)
-
     def as_dict(self) -> Dict[str, Any]:
         """Plain-data view for checkpoints and logs: the fields and the run context but ``env``."""
         from ltr.admin.checkpoint import to_plain
