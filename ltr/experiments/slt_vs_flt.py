@@ -155,10 +155,17 @@ def arm_lr_factor(args, kind: str, settings: Settings) -> float:
     return warmup_final_factor(settings) if kind == "flt" else 1.0
 
 
+#: What an arm's ``--budget-s`` counts (``--budget-clock``): wall seconds, or the seconds of CPU
+#: time this process spends (equal to wall seconds on an otherwise idle core, and unchanged when
+#: other jobs share the cores, so arms trained at different times get the same compute).
+BUDGET_CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
+
+
 def train_with_bar(trainer, desc: str, time_budget_s: Optional[float] = None, max_iterations: Optional[int] = None,
-                   lr_schedule=None, marks: Optional[Dict[float, Path]] = None) -> Dict[str, Any]:
-    """Train with a progress bar; ``marks`` maps wall-time seconds to checkpoint paths written when
-    the run passes them (learning curves inside one budget)."""
+                   lr_schedule=None, marks: Optional[Dict[float, Path]] = None,
+                   clock=time.perf_counter) -> Dict[str, Any]:
+    """Train with a progress bar; ``marks`` maps budget seconds (as ``clock`` counts them) to
+    checkpoint paths written when the run passes them (learning curves inside one budget)."""
     pending = sorted((marks or {}).items())
     total = time_budget_s if time_budget_s is not None else max_iterations
     unit = "s" if time_budget_s is not None else "it"
@@ -178,7 +185,7 @@ def train_with_bar(trainer, desc: str, time_budget_s: Optional[float] = None, ma
                              if k in ("Loss/total", "reward/argmax", "reward/sample")})
 
     summary = trainer.train(10 ** 6, time_budget_s=time_budget_s, max_iterations=max_iterations,
-                            lr_schedule=lr_schedule, progress_hook=hook)
+                            lr_schedule=lr_schedule, progress_hook=hook, clock=clock)
     bar.close()
     return summary
 
@@ -250,7 +257,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
         trainer.scale_learning_rates(arm_lr_factor(args, kind, settings))
         marks = {m: ckpt_dir / f"{arm}@{m:g}s.pth" for m in args.marks}
         summary = train_with_bar(trainer, f"seed {seed}: {ARM_LABELS[arm]}", time_budget_s=args.budget_s,
-                                 lr_schedule=cosine(0.1), marks=marks)
+                                 lr_schedule=cosine(0.1), marks=marks, clock=BUDGET_CLOCKS[args.budget_clock])
         export_checkpoint(trainer, ckpt_dir / f"{arm}.pth")
         record["arms"][arm] = {"iterations": summary["iterations"], "seconds": summary["seconds"],
                                "frames_grad": summary.get("frames_grad", 0.0),
@@ -367,7 +374,12 @@ def main(argv=None) -> int:
                         help="FLT warm-up iterations of the FLT start (Table 8 knob; default per tracker: "
                              + ", ".join(f"{k} {v}" for k, v in FLT_START_ITERATIONS.items()) + ")")
     parser.add_argument("--budget-s", type=float, default=150.0, dest="budget_s",
-                        help="wall-time budget of each arm in seconds")
+                        help="time budget of each arm in seconds (of the --budget-clock)")
+    parser.add_argument("--budget-clock", choices=list(BUDGET_CLOCKS), default="wall", dest="budget_clock",
+                        help="what --budget-s counts: wall time (default) or this process's CPU time "
+                             "('process': arms get equal compute when other jobs share the cores; "
+                             "use it with one thread per run and no data-loader workers, whose CPU "
+                             "time it does not count)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="assignments",
                         help="change a field of the arms' training settings (repeatable; see ltr/run_training.py "
                              "--print-config), e.g. --set temperature=2 --set num_frames=24 --set "
@@ -412,7 +424,7 @@ def main(argv=None) -> int:
                for seed, workdir in zip(seeds, seed_workdirs(out, seeds))]
     table = format_table(records)
     print(f"\nHeld-out synthetic test split: {len(sequences)} videos x {args.test_frames} frames, "
-          f"seeds {seeds}, {args.budget_s:.0f} s per arm on {args.threads} threads")
+          f"seeds {seeds}, {args.budget_s:.0f} s ({args.budget_clock} clock) per arm on {args.threads} threads")
     print(table)
     summary = {"machine": describe_machine(machine), "command": command,
                "tracker": args.tracker, "seeds": seeds,

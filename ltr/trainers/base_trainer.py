@@ -244,7 +244,8 @@ class BaseTrainer:
     def train(self, max_epochs: int, time_budget_s: Optional[float] = None,
               max_iterations: Optional[int] = None,
               lr_schedule: Optional[Callable[[float], float]] = None,
-              progress_hook: Optional[Callable[[float, int], None]] = None) -> Dict[str, Any]:
+              progress_hook: Optional[Callable[[float, int], None]] = None,
+              clock: Callable[[], float] = time.perf_counter) -> Dict[str, Any]:
         """Train until ``max_epochs`` are done, the time budget is spent or ``max_iterations`` reached.
 
         Args:
@@ -252,9 +253,12 @@ class BaseTrainer:
                 starts with; progress in [0, 1] is the spent share of the time budget (or of
                 ``max_iterations``). Lets budgeted runs anneal by wall time.
             progress_hook: called after every step with (seconds spent, iterations done) in this call.
+            clock: what the time budget counts, in seconds: wall time (``time.perf_counter``, the
+                default) or e.g. ``time.process_time`` (this process's CPU time), which keeps
+                budgets comparable when other jobs share the cores.
         Returns a summary with the number of iterations and seconds spent in this call.
         """
-        start_time = time.perf_counter()
+        start_time = clock()
         base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         iterations_this_call = 0
         stop = False
@@ -266,7 +270,7 @@ class BaseTrainer:
                     self.counters["bad_frames"] = self.counters.get("bad_frames", 0.0) + float(bad_frames)
                 if lr_schedule is not None:
                     if time_budget_s is not None:
-                        progress = (time.perf_counter() - start_time) / time_budget_s
+                        progress = (clock() - start_time) / time_budget_s
                     else:
                         progress = iterations_this_call / max(max_iterations or 1, 1)
                     factor = lr_schedule(min(max(progress, 0.0), 1.0))
@@ -288,7 +292,7 @@ class BaseTrainer:
                               f"{self.iterations_per_epoch} ({rate:.2f} it/s)  {self.stats.format()}")
                 if self.checkpoint_every and self.total_iterations % self.checkpoint_every == 0:
                     self.save_checkpoint()
-                elapsed = time.perf_counter() - start_time
+                elapsed = clock() - start_time
                 if progress_hook is not None:
                     progress_hook(elapsed, iterations_this_call)
                 out_of_time = time_budget_s is not None and elapsed >= time_budget_s
@@ -306,7 +310,7 @@ class BaseTrainer:
                 # After the save: a hook may use the epoch's checkpoint file (e.g. keep it as best.pth).
                 for hook in self.epoch_end_hooks:
                     hook(self)
-        return {"iterations": iterations_this_call, "seconds": time.perf_counter() - start_time,
+        return {"iterations": iterations_this_call, "seconds": clock() - start_time,
                 "epoch": self.epoch, **self.counters}
 
     def on_epoch_start(self) -> None:
