@@ -45,3 +45,15 @@ def test_slt_vs_flt_offers_process_clock():
     from ltr.experiments.slt_vs_flt import BUDGET_CLOCKS
 
     assert BUDGET_CLOCKS["process"] is time.process_time and BUDGET_CLOCKS["wall"] is time.perf_counter
+
+
+@pytest.mark.parametrize("tracker, per_sample", [("siamrpnpp", 1), ("trdimp", 3)])
+def test_equal_frames_arm_counts_search_frames(tracker, per_sample, tmp_path, monkeypatch):
+    """The equal-frames FLT arm divides SLT's frames with gradients by the frames an FLT iteration
+    trains on: batch x search frames per sample (TrDiMP's samples carry 3 search frames)."""
+    from ltr.experiments.slt_vs_flt import flt_frames_per_iteration
+    from ltr.run_training import build_settings
+
+    monkeypatch.setenv("SLT_WORKSPACE_DIR", str(tmp_path))
+    settings = build_settings(tracker, "tiny", seed=0, device="cpu", workspace=str(tmp_path))
+    assert flt_frames_per_iteration(settings) == settings.batch_size * per_sample

@@ -190,6 +190,12 @@ def train_with_bar(trainer, desc: str, time_budget_s: Optional[float] = None, ma
     return summary
 
 
+def flt_frames_per_iteration(settings) -> int:
+    """Search frames that get gradients in one FLT iteration: batch size x search frames per sample
+    (TrDiMP trains on 3 search frames per sample, the Siamese trackers on 1)."""
+    return settings.batch_size * int(settings.as_dict().get("num_search_frames", 1))
+
+
 def export_checkpoint(trainer, path: Path) -> None:
     trainer.save_checkpoint()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,7 +273,7 @@ def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
             flt_settings = make_arm_settings(args, "flt_equal_frames", workdir, seed, start)
             flt_trainer = flt_mod.build_trainer(flt_settings, quiet=True)
             flt_trainer.scale_learning_rates(arm_lr_factor(args, "flt", flt_settings))
-            iterations = max(1, round(summary.get("frames_grad", 0.0) / flt_settings.batch_size))
+            iterations = max(1, round(summary.get("frames_grad", 0.0) / flt_frames_per_iteration(flt_settings)))
             eq = train_with_bar(flt_trainer, f"seed {seed}: FLT equal frames", max_iterations=iterations,
                                 lr_schedule=cosine(0.1))
             export_checkpoint(flt_trainer, ckpt_dir / "flt_equal_frames.pth")
