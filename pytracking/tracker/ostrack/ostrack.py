@@ -1,0 +1,51 @@
+"""The OSTrack online tracker: OSTrack's test-time procedure on the batched core with B = 1.
+
+Per frame: crop the search region (factor 4; 5 for the 384 model) around the previous centre,
+run the joint ViT against the cached template tokens, multiply the score map by the centred
+Hanning window, take the box at the best cell (size and offset read there), map it back to
+the image and clip it with margin 10. No template update, no scale penalty, no smoothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict
+
+from ltr.models.tracking.ostrack import OSTrackConfig
+from pytracking.tracker.common.siamese_tracker import SiameseTracker, load_tracker_network
+from pytracking.tracker.ostrack.core import OSTrackCore
+from pytracking.utils.params import TrackerParams
+
+__all__ = ["OSTrack", "build_core", "TEST_TIME_FIELDS"]
+
+#: Parameter-set fields that override the test-time numbers of :class:`OSTrackConfig`.
+TEST_TIME_FIELDS = ("template_factor", "search_factor", "min_box_size")
+
+
+def build_core(params: TrackerParams) -> OSTrackCore:
+    """Network (``params.checkpoint``: a project checkpoint or an official ``OSTrack_ep0300.pth.tar``,
+    imported without running code from the file) + test-time config -> core."""
+    net = load_tracker_network("ostrack", params)
+    net.set_mixed_precision(params.get("mixed_precision", "off"))
+    size = params.get("model_size", "paper")
+    cfg = net.cfg if isinstance(getattr(net, "cfg", None), OSTrackConfig) else OSTrackConfig.from_size(size)
+    overrides = {k: params.get(k) for k in TEST_TIME_FIELDS if params.has(k)}
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+    return OSTrackCore(net, cfg, device=params.get("device", "cpu"))
+
+
+class OSTrack(SiameseTracker):
+    """OSTrack (Ye et al., ECCV 2022) with the official test-time settings by default.
+
+    Args:
+        params: test-time parameters (``pytracking/parameter/ostrack/*.py``).
+        core: an existing core (tests and the SLT identity check pass one with a shared network).
+    """
+
+    def build_core(self, params: TrackerParams) -> OSTrackCore:
+        return build_core(params)
+
+    def debug_outputs(self, result, index: int) -> Dict[str, Any]:
+        out = super().debug_outputs(result, index)
+        out["info"]["score"] = float(result.candidates.score[0, index])
+        return out
