@@ -210,8 +210,11 @@ class VisionTransformerCE(nn.Module):
         self.template_grid = template_size // patch_size
         self.search_grid = search_size // patch_size
         # Own parameters first: the official state-dict order.
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, pretrain_grid * pretrain_grid + 1, embed_dim))
+        # Unused by forward (kept for strict loading and as the source of the grid embeddings), so
+        # frozen: no optimiser state, and DDP needs no find_unused_parameters.
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim), requires_grad=False)
+        self.pos_embed = nn.Parameter(torch.zeros(1, pretrain_grid * pretrain_grid + 1, embed_dim),
+                                      requires_grad=False)
         self.pos_embed_z = nn.Parameter(torch.zeros(1, self.template_grid ** 2, embed_dim))
         self.pos_embed_x = nn.Parameter(torch.zeros(1, self.search_grid ** 2, embed_dim))
         self.patch_embed = PatchEmbed(patch_size, embed_dim)
