@@ -7,11 +7,10 @@ the image and clip it with margin 10. No template update, no scale penalty, no s
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Dict
 
 from ltr.models.tracking.ostrack import OSTrackConfig
-from pytracking.tracker.common.siamese_tracker import SiameseTracker, load_tracker_network
+from pytracking.tracker.common.siamese_tracker import SiameseTracker, configured_core
 from pytracking.tracker.ostrack.core import OSTrackCore
 from pytracking.utils.params import TrackerParams
 
@@ -23,15 +22,11 @@ TEST_TIME_FIELDS = ("template_factor", "search_factor", "min_box_size")
 
 def build_core(params: TrackerParams) -> OSTrackCore:
     """Network (``params.checkpoint``: a project checkpoint or an official ``OSTrack_ep0300.pth.tar``,
-    imported without running code from the file) + test-time config -> core."""
-    net = load_tracker_network("ostrack", params)
-    net.set_mixed_precision(params.get("mixed_precision", "off"))
-    size = params.get("model_size", "paper")
-    cfg = net.cfg if isinstance(getattr(net, "cfg", None), OSTrackConfig) else OSTrackConfig.from_size(size)
-    overrides = {k: params.get(k) for k in TEST_TIME_FIELDS if params.has(k)}
-    if overrides:
-        cfg = dataclasses.replace(cfg, **overrides)
-    return OSTrackCore(net, cfg, device=params.get("device", "cpu"))
+    imported without running code from the file) + test-time config -> core, with the
+    ``mixed_precision`` mode of ``params``."""
+    core = configured_core("ostrack", params, OSTrackConfig, OSTrackCore, TEST_TIME_FIELDS)
+    core.net.set_mixed_precision(params.get("mixed_precision", "off"))
+    return core
 
 
 class OSTrack(SiameseTracker):
