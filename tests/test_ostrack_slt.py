@@ -1,10 +1,6 @@
 """OSTrack on the SLT seam: the argmax rollout is the test-time tracker (also as run_tracker.py
 writes it); sampling follows the policy over the windowed cells; replay has gradients, uses the
 test-time keep rate and reproduces the explore-time log-probabilities."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +16,7 @@ from pytracking.utils.params import TrackerParams
 from slt_plugins.adapter import ReplayRecords, stack_records
 from slt_plugins.policy import LogitSoftmaxPolicy
 from slt_plugins.registry import get
-from tests.slt_arms import check_arm_terms, sampled_records
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.slt_arms import check_argmax_rollout_matches_run_tracker, check_arm_terms, sampled_records
 
 
 def _videos(n, frames=6, seed=0):
@@ -84,35 +78,7 @@ def test_batched_argmax_rollout_equals_test_time_tracker(net):
 
 def test_argmax_rollout_equals_run_tracker_result_files(net, tmp_path):
     """The adapter's argmax rollout reproduces what `run_tracker.py ostrack tiny` writes, frame for frame."""
-    from ltr.admin.checkpoint import save_checkpoint
-    from ltr.data.image_loader import imread_rgb
-    from ltr.util_scripts.make_synthetic import write_got10k_layout
-    from pytracking.analysis.results_io import load_result_file
-    from pytracking.evaluation.datasets import get_dataset
-
-    root = tmp_path / "data"
-    write_got10k_layout(root, "test", num_videos=2, frames=8, seed=3, config=SyntheticConfig(num_frames=8), quiet=True)
-    checkpoint = tmp_path / "tiny.pth"
-    save_checkpoint(checkpoint, net.state_dict(), tracker="ostrack", size="tiny")
-    results = tmp_path / "results"
-    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
-    subprocess.run([sys.executable, str(REPO / "pytracking" / "run_tracker.py"), "ostrack", "tiny", "synthetic",
-                    "--dataset-root", str(root), "--checkpoint", str(checkpoint), "--results-dir", str(results)],
-                   check=True, cwd=str(REPO), capture_output=True, env=env)
-    sequences = list(get_dataset("synthetic", root=str(root)))
-    files = {p.stem: p for p in results.rglob("*.txt") if not p.stem.endswith("_time")}
-    assert set(files) == {s.name for s in sequences}
-    for seq in sequences:
-        adapter = _adapter(net)
-        frames = [imread_rgb(f) for f in seq.frames]
-        gt = torch.tensor(seq.ground_truth_rect)
-        with torch.no_grad():
-            adapter.initialize([frames[0]], gt[:1])
-            boxes = [gt[0].float()]
-            for t in range(1, len(frames)):
-                boxes.append(adapter.step([frames[t]], torch.zeros(1, dtype=torch.bool), None, gt[t:t + 1]).boxes_xywh[0])
-        written = load_result_file(files[seq.name], num_frames=len(seq.frames))
-        np.testing.assert_allclose(torch.stack(boxes).numpy(), written, atol=1e-3)
+    check_argmax_rollout_matches_run_tracker("ostrack", net, lambda: _adapter(net), tmp_path)
 
 
 def test_sampling_trackers_follow_the_policy_and_replay_has_gradients(net):
