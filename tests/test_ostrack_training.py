@@ -85,7 +85,9 @@ def test_paper_settings_follow_the_recipes():
     assert (slt.scst_weight, slt.temperature, slt.eps, slt.replay_chunk, slt.network_mode) == (15.0, 4.0, 0.01, 2, "eval")
     assert (slt.lr, slt.backbone_lr) == pytest.approx((flt.lr / 10, flt.backbone_lr / 10))
     net = build_network("ostrack", "tiny")
-    groups = ostrack_common.param_groups(net, 4e-4, 4e-5)
+    optimizer, _ = ostrack_common.backbone_adamw_optimizer(net, flt)
+    groups = optimizer.param_groups
+    assert [g["lr"] for g in groups] == [4e-4, 4e-5] and groups[0]["weight_decay"] == 1e-4
     trainable = [p for p in net.backbone.parameters() if p.requires_grad]   # cls_token, pos_embed are frozen
     assert sum(p.numel() for p in groups[1]["params"]) == sum(p.numel() for p in trainable) > 0
 

@@ -39,7 +39,7 @@ over through the seam, with OSTrack's own numbers where SLT's would not fit:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
@@ -53,7 +53,7 @@ from ltr.models.tracking.ostrack import MIXED_PRECISION, OSTrackConfig
 from ltr.trainers.base_trainer import LTRTrainer
 # configure_setting and run_trainer are re-exported: the OSTrack setting modules import them from here.
 from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer,  # noqa: F401
-                                       backbone_adamw_optimizer, backbone_param_groups, build_policy,
+                                       backbone_adamw_optimizer, build_policy,
                                        configure_setting, load_or_build_net, official_policy_fields, run_trainer,
                                        wrap_ddp)
 from ltr.train_settings.fields import BOX_SCALE_FIELD, flt_schema, slt_schema
@@ -112,17 +112,6 @@ def build_net(settings: Settings) -> torch.nn.Module:
     return net.set_mixed_precision(settings.mixed_precision)
 
 
-def param_groups(net: torch.nn.Module, lr: float, backbone_lr: float) -> List[dict]:
-    """Two AdamW groups as OSTrack trains: ``backbone.*`` at ``backbone_lr``, the rest at ``lr``."""
-    return backbone_param_groups(net, lr, backbone_lr)
-
-
-def build_optimizer(net: torch.nn.Module, settings: Settings) -> Tuple[torch.optim.Optimizer, object]:
-    """AdamW over :func:`param_groups` (``lr``, ``backbone_lr``, ``weight_decay``) with the lr
-    multiplied by 0.1 every ``lr_drop_epochs``, as OSTrack trains."""
-    return backbone_adamw_optimizer(net, settings)
-
-
 def flt_paper_datasets(settings: Settings) -> List:
     """LaSOT train, GOT-10k vot-train, COCO train 2017, TrackingNet (paths from the environment)."""
     from ltr.dataset import Got10k, Lasot, MSCOCOSeq, TrackingNet
@@ -153,7 +142,8 @@ def build_flt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     net = build_net(settings)
     actor = OSTrackActor(wrap_ddp(net, settings), device=settings.device, ce_start_epoch=settings.ce_start_epoch,
                          ce_warm_epochs=settings.ce_warm_epochs, ce_keep_ratio=cfg.ce_keep_ratio[0])
-    optimizer, scheduler = build_optimizer(net, settings)
+    # AdamW with the ViT at backbone_lr and the head at lr, decay on every parameter, as OSTrack trains.
+    optimizer, scheduler = backbone_adamw_optimizer(net, settings)
     return assemble_flt_trainer(actor, optimizer, scheduler, sampler, settings, "ostrack", stack_siamese_batch,
                                 quiet=quiet)
 
@@ -167,4 +157,4 @@ def build_slt_trainer(settings: Settings, datasets: Sequence, p_datasets: Option
     net = build_net(settings)
     adapter = OSTrackSLTAdapter.from_settings(net, build_policy(settings, "ostrack"), settings)
     return assemble_slt_trainer(adapter, net, settings, datasets, p_datasets,
-                                lambda n: build_optimizer(n, settings), "ostrack", quiet=quiet)
+                                lambda n: backbone_adamw_optimizer(n, settings), "ostrack", quiet=quiet)
