@@ -29,6 +29,8 @@ Official settings (byminji/SLTtrack):
                                                                   (params.temp, params.sig_eps)
     TrDiMP      softmax, mean-max (-7, 7)     1.0          --     ltr/train_settings/slt_trdimp
                                                                   (params.score_norm_meanmax)
+    OSTrack     logit-softmax (affine)        4.0          0.01   no official SLT: TransT's values
+                                                                  over hann * score
     ==========  ============================  ===========  =====  =====================================
 
 ``OFFICIAL_SETTINGS`` holds the same table as keyword arguments for :func:`official_policy`.
@@ -203,6 +205,8 @@ OFFICIAL_SETTINGS: Dict[str, Tuple[str, Dict[str, Union[float, str, Tuple[float,
     "siamattn": ("logit_softmax", {"temperature": 8.0, "eps": 0.01, "squash": "affine"}),
     "transt": ("logit_softmax", {"temperature": 4.0, "eps": 0.01, "squash": "affine"}),
     "trdimp": ("softmax", {"temperature": 1.0, "mean_max_range": (-7.0, 7.0)}),
+    # OSTrack has no official SLT; its windowed score map in (0, 1) starts from TransT's numbers.
+    "ostrack": ("logit_softmax", {"temperature": 4.0, "eps": 0.01, "squash": "affine"}),
 }
 
 

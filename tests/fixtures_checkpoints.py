@@ -115,15 +115,16 @@ def tagged_as_cuda(tensors: Iterable[torch.Tensor]) -> Iterator[None]:
 
 def manifest_state_dict(tracker: str, *, keys: Optional[Sequence[str]] = None,
                         random_keys: Sequence[str] = (),
-                        shape_overrides: Optional[Mapping[str, Sequence[int]]] = None
-                        ) -> "collections.OrderedDict[str, torch.Tensor]":
-    """A state dict with the manifest's keys (or the ``keys`` subset), shapes and dtypes."""
+                        shape_overrides: Optional[Mapping[str, Sequence[int]]] = None,
+                        variant: Optional[str] = None) -> "collections.OrderedDict[str, torch.Tensor]":
+    """A state dict with the manifest's keys (or the ``keys`` subset), shapes and dtypes
+    (``variant``: of trackers with several official configurations, e.g. OSTrack '384')."""
     wanted = None if keys is None else set(keys)
     overrides = dict(shape_overrides or {})
     bases = {"float32": torch.zeros(1), "int64": torch.zeros(1, dtype=torch.int64)}
     generator = torch.Generator().manual_seed(0)
     state: "collections.OrderedDict[str, torch.Tensor]" = collections.OrderedDict()
-    for key, shape, dtype in load_manifest(tracker):
+    for key, shape, dtype in load_manifest(tracker, variant):
         if wanted is not None and key not in wanted:
             continue
         shape = tuple(overrides.get(key, shape))
@@ -225,3 +226,24 @@ def write_pysot_checkpoint(path: Path, tracker: str = "siamrpnpp", *,
                      "optimizer": {"state": {}, "param_groups": [{"lr": 5e-3, "momentum": 0.9, "params": [0]}]}}
         container.update(extra or {})
     return torch_save(container, path, legacy_format=legacy_format)
+
+
+def ostrack_container(state: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
+    """The dict OSTrack's ``lib/train/trainers/base_trainer.py`` save_checkpoint writes: stand-ins
+    for ``lib.train.admin.*`` (Settings, EnvironmentSettings, AverageMeter, StatValue) and a
+    ``torch.device`` in the settings, no constructor."""
+    env = official_object("lib.train.admin.local", "EnvironmentSettings", workspace_dir="/home/user/OSTrack",
+                          lasot_dir="/data/lasot")
+    settings = official_object("lib.train.admin.settings", "Settings", env=env, device=torch.device("cpu"),
+                               script_name="ostrack", config_name="vitb_256_mae_ce_32x4_ep300", batchsize=32,
+                               local_rank=-1)
+    train_stats: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
+    for name in ("Loss/total", "Loss/giou", "Loss/l1", "Loss/location", "IoU"):
+        train_stats[name] = official_object("lib.train.admin.stats", "AverageMeter", val=0.5, avg=0.6, sum=60.0,
+                                            count=100)
+    train_stats["LearningRate/group0"] = official_object("lib.train.admin.stats", "StatValue", val=4e-5,
+                                                         history=[4e-4, 4e-5])
+    return {"epoch": 300, "actor_type": "OSTrackActor", "net_type": "OSTrack", "net": state, "net_info": None,
+            "constructor": None,
+            "optimizer": {"state": {}, "param_groups": [{"lr": 4e-5, "weight_decay": 1e-4, "params": [0, 1]}]},
+            "stats": collections.OrderedDict([("train", train_stats), ("val", None)]), "settings": settings}

@@ -92,3 +92,51 @@ def check_arm_terms(adapter, records: ReplayRecords, is_classification: Callable
         assert grad > 0, "add mode must keep the classification loss"
     finally:
         adapter.scst_weight, adapter.so_mode = saved
+
+
+def check_argmax_rollout_matches_run_tracker(tracker: str, net: torch.nn.Module, make_adapter: Callable[[], object],
+                                             tmp_path) -> None:
+    """The adapter's argmax rollout reproduces what ``run_tracker.py TRACKER tiny synthetic`` writes
+    with ``net``'s weights, frame for frame, on two generated videos.
+
+    ``make_adapter()`` builds a fresh adapter around ``net`` (one rollout per episode: batching other
+    episodes in changes float sums in the last bits; the batched tests cover lockstep execution).
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ltr.admin.checkpoint import save_checkpoint
+    from ltr.data.image_loader import imread_rgb
+    from ltr.dataset.synthetic import SyntheticConfig
+    from ltr.util_scripts.make_synthetic import write_got10k_layout
+    from pytracking.analysis.results_io import load_result_file
+    from pytracking.evaluation.datasets import get_dataset
+
+    root = tmp_path / "data"
+    write_got10k_layout(root, "test", num_videos=2, frames=8, seed=3, config=SyntheticConfig(num_frames=8), quiet=True)
+    checkpoint = tmp_path / "tiny.pth"
+    save_checkpoint(checkpoint, net.state_dict(), tracker=tracker, size="tiny")
+    results = tmp_path / "results"
+    repo = Path(__file__).resolve().parents[1]
+    # Same thread count as this process: float sums (and so near-tie decisions) depend on it.
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    subprocess.run([sys.executable, str(repo / "pytracking" / "run_tracker.py"), tracker, "tiny", "synthetic",
+                    "--dataset-root", str(root), "--checkpoint", str(checkpoint), "--results-dir", str(results)],
+                   check=True, cwd=str(repo), capture_output=True, env=env)
+    sequences = list(get_dataset("synthetic", root=str(root)))
+    files = {p.stem: p for p in results.rglob("*.txt") if not p.stem.endswith("_time")}
+    assert set(files) == {s.name for s in sequences}
+    for seq in sequences:
+        adapter = make_adapter()
+        frames = [imread_rgb(f) for f in seq.frames]
+        gt = torch.tensor(seq.ground_truth_rect)
+        with torch.no_grad():
+            adapter.initialize([frames[0]], gt[:1])
+            boxes = [gt[0].float()]
+            for t in range(1, len(frames)):
+                out = adapter.step([frames[t]], torch.zeros(1, dtype=torch.bool), None, gt[t:t + 1])
+                boxes.append(out.boxes_xywh[0])
+        written = load_result_file(files[seq.name], num_frames=len(seq.frames))
+        np.testing.assert_allclose(torch.stack(boxes).numpy(), written, atol=1e-3)

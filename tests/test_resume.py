@@ -150,7 +150,7 @@ def _slt_run(tracker: str, workspace: Path, start: Path, monkeypatch, budget: Op
     return trainer
 
 
-@pytest.mark.parametrize("tracker", ["siamrpnpp", "transt", "trdimp"])
+@pytest.mark.parametrize("tracker", ["siamrpnpp", "transt", "trdimp", "ostrack"])
 def test_killed_slt_run_resumes_to_the_uninterrupted_parameters(tmp_path, monkeypatch, tracker):
     from ltr.models.registry import build_network
 

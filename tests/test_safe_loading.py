@@ -298,7 +298,9 @@ def test_project_checkpoint_of_tiny_model_keeps_its_size(tmp_path):
 # --- shipped manifests -----------------------------------------------------------------------
 
 @pytest.mark.skipif(not SPECS.is_dir(), reason="the official checkpoint specs (../shared/specs) are not beside this checkout")
-@pytest.mark.parametrize("tracker", loading.TRACKERS)
-def test_shipped_manifests_equal_the_specs(tracker):
-    spec = json.loads((SPECS / f"{tracker}.json").read_text())["state_dict"]
-    assert [[k, list(s), d] for k, s, d in load_manifest(tracker)] == spec
+@pytest.mark.parametrize("name", loading.manifest_names())
+def test_shipped_manifests_equal_the_specs(name):
+    spec = json.loads((SPECS / f"{name}.json").read_text())["state_dict"]
+    tracker = next(t for t in loading.TRACKERS if name == t or name in loading.MANIFEST_VARIANTS.get(t, {}).values())
+    variant = next((v for v, n in loading.MANIFEST_VARIANTS.get(tracker, {}).items() if n == name), None)
+    assert [[k, list(s), d] for k, s, d in load_manifest(tracker, variant)] == spec

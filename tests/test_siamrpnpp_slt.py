@@ -12,7 +12,7 @@ from pytracking.tracker.siamrpnpp.slt_adapter import LOSS_TABLE, SiamRPNSLTAdapt
 from pytracking.utils.params import TrackerParams
 from slt_plugins.policy import LogitSoftmaxPolicy
 from slt_plugins.adapter import ReplayRecords, stack_records
-from tests.slt_arms import check_arm_terms, sampled_records
+from tests.slt_arms import check_argmax_rollout_matches_run_tracker, check_arm_terms, sampled_records
 
 
 def _videos(n, frames=6, seed=0):
@@ -110,45 +110,9 @@ def test_replayed_log_probs_equal_explore_log_probs(net):
 
 def test_argmax_rollout_equals_run_tracker_result_files(net, tmp_path):
     """The adapter's argmax rollout reproduces what `run_tracker.py` writes, frame for frame."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from ltr.admin.checkpoint import save_checkpoint
-    from ltr.data.image_loader import imread_rgb
-    from ltr.util_scripts.make_synthetic import write_got10k_layout
-    from pytracking.analysis.results_io import load_result_file
-    from pytracking.evaluation.datasets import get_dataset
-
-    root = tmp_path / "data"
-    write_got10k_layout(root, "test", num_videos=2, frames=8, seed=3, config=SyntheticConfig(num_frames=8), quiet=True)
-    checkpoint = tmp_path / "tiny.pth"
-    save_checkpoint(checkpoint, net.state_dict(), tracker="siamrpnpp", size="tiny")
-    results = tmp_path / "results"
-    repo = Path(__file__).resolve().parents[1]
-    # Same thread count as this process: float sums (and so near-tie decisions) depend on it.
-    env = dict(__import__("os").environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
-    subprocess.run([sys.executable, str(repo / "pytracking" / "run_tracker.py"), "siamrpnpp", "tiny", "synthetic",
-                    "--dataset-root", str(root), "--checkpoint", str(checkpoint), "--results-dir", str(results)],
-                   check=True, cwd=str(repo), capture_output=True, env=env)
-    sequences = list(get_dataset("synthetic", root=str(root)))
-    files = {p.stem: p for p in results.rglob("*.txt") if not p.stem.endswith("_time")}
-    assert set(files) == {s.name for s in sequences}
-
-    for seq in sequences:
-        # One rollout per episode here: batching other episodes in changes float sums in the
-        # last bits (the batched test above covers lockstep execution).
-        adapter = SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()), LogitSoftmaxPolicy(8.0, 0.01))
-        frames = [imread_rgb(f) for f in seq.frames]
-        gt = torch.tensor(seq.ground_truth_rect)
-        with torch.no_grad():
-            adapter.initialize([frames[0]], gt[:1])
-            boxes = [gt[0].float()]
-            for t in range(1, len(frames)):
-                out = adapter.step([frames[t]], torch.zeros(1, dtype=torch.bool), None, gt[t:t + 1])
-                boxes.append(out.boxes_xywh[0])
-        written = load_result_file(files[seq.name], num_frames=len(seq.frames))
-        np.testing.assert_allclose(torch.stack(boxes).numpy(), written, atol=1e-3)
+    check_argmax_rollout_matches_run_tracker(
+        "siamrpnpp", net, lambda: SiamRPNSLTAdapter(SiamRPNCore(net, SiamRPNConfig.tiny()),
+                                                    LogitSoftmaxPolicy(8.0, 0.01)), tmp_path)
 
 
 def test_overflowing_box_head_keeps_the_previous_box_and_counts_the_frame(net):

@@ -85,6 +85,10 @@ def test_tracker_tables_take_their_numbers_from_the_frame_level_code():
     assert TRANST.scst_weight == SLT_TRANST_SCST_WEIGHT
     assert dict(TRDIMP.flt_weights) == OFFICIAL_LOSS_WEIGHT
     assert TRDIMP.weights() == {"scst": 4.0, "bb_ce": OFFICIAL_LOSS_WEIGHT["bb_ce"]}
+    from ltr.models.loss.ostrack_loss import OSTRACK_LOSS_WEIGHTS
+    from pytracking.tracker.ostrack.slt_adapter import LOSS_TABLE as OSTRACK
+    assert dict(OSTRACK.flt_weights) == OSTRACK_LOSS_WEIGHTS == {"focal": 1.0, "l1": 5.0, "giou": 2.0}
+    assert OSTRACK.weights() == {"scst": 15.0, "l1": 5.0, "giou": 2.0}   # SCST replaces the focal term
 
 
 def test_frame_level_actors_do_not_import_slt_adapters():

@@ -11,7 +11,8 @@ This module reads every file through a restricted unpickler:
 * tensor and storage rebuild functions, ``collections.OrderedDict``, torch dtypes/devices/sizes
   and numpy scalars/arrays of plain numeric dtypes are allowed (numpy and ``_codecs`` names are
   mapped to small checked equivalents);
-* any class under the ``ltr.``, ``pytracking.``, ``dlframework.`` or ``pysot.`` modules becomes
+* any class under the ``ltr.``, ``pytracking.``, ``dlframework.``, ``pysot.`` or ``lib.`` (OSTrack's
+  ``lib.train.admin.*``) modules becomes
   an inert :class:`ForeignObject` that only records the state it was given; the real module is
   never imported and none of its code runs;
 * every other global (``os.system``, ``builtins.eval``, ``subprocess.Popen``,
@@ -47,10 +48,20 @@ import torch
 
 from ltr.admin.checkpoint import CHECKPOINT_FORMAT, CheckpointError, PathLike, save_checkpoint
 
-TRACKERS: Tuple[str, ...] = ("siamrpnpp", "siamattn", "transt", "trdimp")
-"""Trackers with a shipped key manifest (``ltr/admin/manifests/<tracker>.json``)."""
+TRACKERS: Tuple[str, ...] = ("siamrpnpp", "siamattn", "transt", "trdimp", "ostrack")
+"""Trackers with a shipped key manifest (``ltr/admin/manifests/<tracker>.json``, or one file per
+variant named in :data:`MANIFEST_VARIANTS`)."""
 
-FOREIGN_MODULE_PREFIXES: Tuple[str, ...] = ("ltr.", "pytracking.", "dlframework.", "pysot.")
+MANIFEST_VARIANTS: Dict[str, Dict[str, str]] = {
+    "ostrack": {"256": "ostrack_vitb_256", "384": "ostrack_vitb_384"},
+}
+"""Trackers whose official configurations differ in shapes: variant -> manifest file (the first
+is the default). The key names are the same in every variant."""
+
+VARIANT_SIZES: Dict[str, Dict[str, str]] = {"ostrack": {"256": "paper", "384": "paper384"}}
+"""Variant -> the model size (``ltr.models.registry.build_network``) that builds it."""
+
+FOREIGN_MODULE_PREFIXES: Tuple[str, ...] = ("ltr.", "pytracking.", "dlframework.", "pysot.", "lib.")
 """Classes from these modules are replaced by :class:`ForeignObject` stand-ins."""
 
 _REFUSAL_REASON = "official checkpoints only contain tensors and plain settings objects"
@@ -366,37 +377,77 @@ def _first_line(error: BaseException) -> str:
 ManifestEntry = Tuple[str, Tuple[int, ...], str]
 
 
-@functools.lru_cache(maxsize=None)
-def _manifest(tracker: str) -> Tuple[ManifestEntry, ...]:
+def manifest_names() -> List[str]:
+    """Every shipped manifest file name (without ``.json``): one per tracker or per variant."""
+    return [name for tracker in TRACKERS for name in MANIFEST_VARIANTS.get(tracker, {tracker: tracker}).values()]
+
+
+def manifest_name(tracker: str, variant: Optional[str] = None) -> str:
+    """The manifest file of ``tracker`` (and ``variant``, default: the tracker's first)."""
     if tracker not in TRACKERS:
         raise ValueError(f"Unknown tracker '{tracker}'; expected one of {', '.join(TRACKERS)}.")
-    text = resources.files("ltr.admin").joinpath("manifests", f"{tracker}.json").read_text(encoding="utf-8")
+    variants = MANIFEST_VARIANTS.get(tracker)
+    if variants is None:
+        if variant is not None:
+            raise ValueError(f"Tracker '{tracker}' has one manifest; got variant {variant!r}.")
+        return tracker
+    if variant is None:
+        return next(iter(variants.values()))
+    if variant not in variants:
+        raise ValueError(f"Tracker '{tracker}' has variants {', '.join(variants)}; got {variant!r}.")
+    return variants[variant]
+
+
+def detect_variant(state_dict: Mapping[str, Any], tracker: str) -> Optional[str]:
+    """The variant of ``tracker`` whose manifest the state dict's shapes match best (fewest shape
+    differences on the shared keys, the default variant on ties; for OSTrack the position
+    embeddings tell 256 from 384); None for trackers without variants."""
+    variants = MANIFEST_VARIANTS.get(tracker)
+    if variants is None:
+        return None
+
+    def differences(name: str) -> int:
+        return sum(1 for key, shape, _ in _manifest(name)
+                   if key in state_dict and tuple(getattr(state_dict[key], "shape", ())) != shape)
+
+    return min(variants, key=lambda variant: differences(variants[variant]))
+
+
+@functools.lru_cache(maxsize=None)
+def _manifest(name: str) -> Tuple[ManifestEntry, ...]:
+    if name not in manifest_names():
+        raise ValueError(f"Unknown manifest '{name}'; expected one of {', '.join(manifest_names())}.")
+    text = resources.files("ltr.admin").joinpath("manifests", f"{name}.json").read_text(encoding="utf-8")
     return tuple((key, tuple(shape), dtype) for key, shape, dtype in json.loads(text)["state_dict"])
 
 
-def load_manifest(tracker: str) -> List[ManifestEntry]:
+def load_manifest(tracker: str, variant: Optional[str] = None) -> List[ManifestEntry]:
     """``[(key, shape, dtype name), ...]`` of the official paper-size model, in state-dict order.
 
     ``dtype`` is written without the ``torch.`` prefix (e.g. ``'float32'``, ``'int64'``).
+    ``variant``: for trackers with several official configurations (:data:`MANIFEST_VARIANTS`).
     """
-    return list(_manifest(tracker))
+    return list(_manifest(manifest_name(tracker, variant)))
 
 
 @functools.lru_cache(maxsize=None)
 def _manifest_keys(tracker: str) -> frozenset:
-    return frozenset(key for key, _, _ in _manifest(tracker))
+    return frozenset(key for key, _, _ in _manifest(manifest_name(tracker)))
 
 
-def compare_with_manifest(state_dict: Mapping[str, torch.Tensor], tracker: str
+def compare_with_manifest(state_dict: Mapping[str, torch.Tensor], tracker: str, variant: Optional[str] = None
                           ) -> Tuple[List[str], List[str], List[ShapeMismatch]]:
-    """Compare a (normalised) state dict with the official paper-size model of ``tracker``.
+    """Compare a (normalised) state dict with the official paper-size model of ``tracker``
+    (for trackers with variants: ``variant``, default the one :func:`detect_variant` finds).
 
     Returns:
         ``(missing, unexpected, mismatched)``: manifest keys absent from ``state_dict`` (manifest
         order), keys the manifest does not know (``state_dict`` order), and
         ``(key, shape in state_dict, shape in manifest)`` for keys whose shapes differ.
     """
-    manifest = _manifest(tracker)
+    if variant is None:
+        variant = detect_variant(state_dict, tracker)
+    manifest = _manifest(manifest_name(tracker, variant))
     expected = {key: shape for key, shape, _ in manifest}
     missing = [key for key, _, _ in manifest if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
@@ -497,6 +548,8 @@ def _net_type_hint(net_type: Any, constructor: Mapping[str, str], keys: Iterable
     text = " ".join(str(v) for v in (net_type, constructor.get("fun_name"), constructor.get("fun_module")) if v)
     if "transt" in text.lower():
         return "transt"
+    if "ostrack" in text.lower():
+        return "ostrack"
     # DiMPnet is also plain DiMP/PrDiMP; only the transformer branch makes it TrDiMP.
     if "dimp" in text.lower() and any(k.startswith("classifier.transformer.") for k in keys):
         return "trdimp"
@@ -559,8 +612,11 @@ def load_official_checkpoint(path: PathLike) -> OfficialCheckpoint:
     state, stripped, renamed = normalize_state_dict(raw_state, legacy_names=fmt == "pysot", path=path)
     meta["stripped_module_prefix"] = stripped
     meta["renamed_legacy_keys"] = renamed
-    return OfficialCheckpoint(path=path, format=fmt, tracker=guess_tracker(state.keys(), hint),
-                              state_dict=state, meta=meta)
+    tracker = guess_tracker(state.keys(), hint)
+    if fmt != "project" and tracker in MANIFEST_VARIANTS:
+        meta["variant"] = detect_variant(state, tracker)
+        meta["size"] = VARIANT_SIZES[tracker][meta["variant"]]
+    return OfficialCheckpoint(path=path, format=fmt, tracker=tracker, state_dict=state, meta=meta)
 
 
 def load_network_state(path: PathLike, tracker: Optional[str] = None) -> "collections.OrderedDict[str, torch.Tensor]":
@@ -592,11 +648,16 @@ def inspect_report(checkpoint: OfficialCheckpoint, tracker: Optional[str] = None
     missing: List[str] = []
     unexpected: List[str] = []
     mismatched: List[Dict[str, Any]] = []
+    variant = detect_variant(checkpoint.state_dict, tracker) if tracker is not None else None
     if tracker is not None:
-        missing, unexpected, shape_errors = compare_with_manifest(checkpoint.state_dict, tracker)
+        missing, unexpected, shape_errors = compare_with_manifest(checkpoint.state_dict, tracker, variant)
         mismatched = [{"key": key, "file": list(got), "expected": list(want)} for key, got, want in shape_errors]
-    return {"format": checkpoint.format, "tracker": tracker, "tensors": len(checkpoint.state_dict),
-            "missing": missing, "unexpected": unexpected, "mismatched": mismatched}
+    report: Dict[str, Any] = {"format": checkpoint.format, "tracker": tracker}
+    if variant is not None:
+        report["variant"] = variant
+    report.update({"tensors": len(checkpoint.state_dict), "missing": missing, "unexpected": unexpected,
+                   "mismatched": mismatched})
+    return report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -626,7 +687,7 @@ def _convert(checkpoint: OfficialCheckpoint, out: str, tracker: Optional[str], s
     report = inspect_report(checkpoint, tracker)
     problems = {k: len(report[k]) for k in ("missing", "unexpected", "mismatched") if report[k]}
     size = str(checkpoint.meta.get("size", "paper"))
-    if problems and size == "paper":
+    if problems and size.startswith("paper"):
         detail = ", ".join(f"{n} {kind}" for kind, n in problems.items())
         print(f"warning: {checkpoint.path} differs from the paper-size {tracker} model ({detail}); "
               f"run 'inspect' for the keys", file=sys.stderr)

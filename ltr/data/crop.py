@@ -9,7 +9,8 @@ Conventions:
       centre of a box ``xywh`` is ``(x + w/2, y + h/2)``;
     * sizes: (B,) side of the square region in image pixels;
     * output: (B, 3, out, out) float, RGB 0-255. Parts of the region outside the image are filled
-      with the image's per-channel mean (as the Siamese trackers pad).
+      with the image's per-channel mean (as the Siamese trackers pad), or with zeros
+      (``padding='zero'``, as OSTrack's ``sample_target`` pads).
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ def stack_frames(frames: ImageBatch, device: Union[str, torch.device] = "cpu", c
 
 def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.Tensor,
                 sizes: torch.Tensor, out_size: int, sampling_ratio: int = 0,
-                image_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+                image_index: Optional[torch.Tensor] = None, padding: str = "mean") -> torch.Tensor:
     """Cut B square regions (centre ``centers_xy``, side ``sizes`` px) and resize them to ``out_size``.
 
     Args:
@@ -116,9 +117,12 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
             averages when shrinking (no aliasing) and reproduces pixels exactly at scale 1.
         image_index: optional (B,) long, the image each region is cut from (see
             :func:`stack_unique_images`); default region ``b`` from image ``b``.
+        padding: what fills the region outside the image: 'mean' (each image's channel mean) or 'zero'.
     Returns:
-        (B,3,out_size,out_size) float 0-255 in the images' channel order, mean-padded outside the image.
+        (B,3,out_size,out_size) float 0-255 in the images' channel order, padded outside the image.
     """
+    if padding not in ("mean", "zero"):
+        raise ValueError(f"crop_square: padding must be 'mean' or 'zero', got {padding!r}.")
     batch = images.shape[0]
     device = images.device
     heights = image_hw[:, 0].to(device)
@@ -128,7 +132,8 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
     # mean. A one-pixel zero border makes sampling just outside every image edge behave the same
     # whether or not the image was padded to share a batch with larger ones.
     if bool(((heights == full_h) & (widths == full_w)).all()):
-        mean = images.mean(dim=(2, 3))  # no padding anywhere: the common case
+        # no padding anywhere: the common case
+        mean = images.mean(dim=(2, 3)) if padding == "mean" else images.new_zeros(batch, images.shape[1])
         centred = torch.nn.functional.pad(images - mean.view(batch, -1, 1, 1), (1, 1, 1, 1))
     else:
         centred = images.new_zeros(batch, images.shape[1], full_h + 2, full_w + 2)
@@ -136,7 +141,8 @@ def crop_square(images: torch.Tensor, image_hw: torch.Tensor, centers_xy: torch.
         rows = torch.arange(full_h, device=device).view(1, -1, 1)
         cols = torch.arange(full_w, device=device).view(1, 1, -1)
         inside = ((rows < heights.view(-1, 1, 1)) & (cols < widths.view(-1, 1, 1))).unsqueeze(1).float()
-        mean = (images * inside).sum(dim=(2, 3)) / inside.sum(dim=(2, 3)).clamp_min(1.0)
+        mean = ((images * inside).sum(dim=(2, 3)) / inside.sum(dim=(2, 3)).clamp_min(1.0) if padding == "mean"
+                else images.new_zeros(batch, images.shape[1]))
         centred[:, :, 1:-1, 1:-1] = (images - mean.view(batch, -1, 1, 1)) * inside
     half = sizes.to(device=device, dtype=torch.float32).view(-1) / 2
     cx = centers_xy[:, 0].to(device=device, dtype=torch.float32)
@@ -270,10 +276,10 @@ def boxes_to_crop_frame(boxes_xywh: torch.Tensor, centers_xy: torch.Tensor, size
 
 
 def crop_list(images: List[np.ndarray], centers_xy: torch.Tensor, sizes: torch.Tensor, out_size: int,
-              device: Union[str, torch.device] = "cpu") -> torch.Tensor:
-    """Convenience: stack HxWx3 uint8 arrays and crop them in one op."""
+              device: Union[str, torch.device] = "cpu", padding: str = "mean") -> torch.Tensor:
+    """Convenience: stack HxWx3 uint8 arrays and crop them in one op (``padding`` as in :func:`crop_square`)."""
     batch, hw = stack_images(images, device=device)
-    return crop_square(batch, hw, centers_xy.to(device), sizes.to(device), out_size)
+    return crop_square(batch, hw, centers_xy.to(device), sizes.to(device), out_size, padding=padding)
 
 
 def model_input_to_rgb_uint8(model_input: torch.Tensor, input_format: str) -> np.ndarray:

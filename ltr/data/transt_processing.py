@@ -60,6 +60,13 @@ class TransTProcessing:
     search_scale_jitter: float = 0.25
     brightness_jitter: float = 0.2
     gray_prob: float = 0.05
+    #: What fills crops outside the image ('mean' for TransT; see :func:`ltr.data.crop.crop_square`).
+    padding: str = "mean"
+
+    def crop_sides(self, size_wh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(template side, search side) in image pixels of a (jittered) target size; the
+        tracker's context rule (:func:`ltr.models.tracking.transt.crop_sizes`)."""
+        return crop_sizes(size_wh, self.cfg)
 
     def _jittered_box(self, box_xywh: np.ndarray, center_jitter: float, scale_jitter: float,
                       rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
@@ -77,10 +84,10 @@ class TransTProcessing:
         else:
             center, size = self._jittered_box(box_xywh, self.search_center_jitter, self.search_scale_jitter, rng)
             out_size = self.cfg.search_size
-        s_z, s_x = crop_sizes(torch.from_numpy(size), self.cfg)
+        s_z, s_x = self.crop_sides(torch.from_numpy(size))
         side = (s_z if template else s_x).reshape(1).float()
         center_t = torch.from_numpy(center).float().reshape(1, 2)
-        crop = crop_list([image], center_t, side, out_size)[0]
+        crop = crop_list([image], center_t, side, out_size, padding=self.padding)[0]
         box = boxes_to_crop_frame(torch.from_numpy(box_xywh).float().reshape(1, 4), center_t, side, out_size)[0]
         return crop, box
 

@@ -41,6 +41,7 @@ NetworkBuilder = Callable[[str], torch.nn.Module]
 _BUILDERS: Dict[str, Union[str, NetworkBuilder]] = {
     "siamrpnpp": "ltr.models.tracking.siamrpnpp:build_siamrpnpp",
     "transt": "ltr.models.tracking.transt:build_transt",
+    "ostrack": "ltr.models.tracking.ostrack:build_ostrack",
     "trdimp": "ltr.models.tracking.trdimp:build_trdimp",
 }
 
@@ -155,7 +156,7 @@ def load_network(path: str, tracker: Optional[str] = None, size: Optional[str] =
         official = load_official_checkpoint(path)
         file_tracker = official.tracker
         state = official.state_dict
-        file_size = "paper"
+        file_size = str((official.meta or {}).get("size", "paper"))
         meta = {"format": official.format, **dict(official.meta or {})}
     if tracker is not None and file_tracker is not None and file_tracker != tracker:
         raise ValueError(f"Checkpoint '{path}' holds a '{file_tracker}' network, but '{tracker}' was asked for.")

@@ -11,7 +11,7 @@ every tracker at once.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -78,6 +78,23 @@ def cosine_optimizer(net: torch.nn.Module, settings: Settings,
         optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1),
                                                            eta_min=settings.lr * settings.final_lr_factor)
+    return optimizer, scheduler
+
+
+def backbone_param_groups(net: torch.nn.Module, lr: float, backbone_lr: float) -> List[dict]:
+    """Two parameter groups: everything named ``*backbone*`` at ``backbone_lr``, the rest at ``lr``
+    (trainable parameters only), as TransT and OSTrack train."""
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    return [{"params": [p for n, p in named if "backbone" not in n], "lr": lr},
+            {"params": [p for n, p in named if "backbone" in n], "lr": backbone_lr}]
+
+
+def backbone_adamw_optimizer(net: torch.nn.Module, settings: Settings) -> Tuple[torch.optim.Optimizer, object]:
+    """AdamW over :func:`backbone_param_groups` (fields ``lr``, ``backbone_lr``, ``weight_decay``; the
+    decay on every parameter) with the rates multiplied by 0.1 every ``lr_drop_epochs``."""
+    optimizer = torch.optim.AdamW(backbone_param_groups(net, settings.lr, settings.backbone_lr), lr=settings.lr,
+                                  weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_drop_epochs, gamma=0.1)
     return optimizer, scheduler
 
 

@@ -452,6 +452,12 @@ class LTRTrainer(BaseTrainer):
         super().__init__(actor.net, *args, **kwargs)
         self.actor = actor
 
+    def set_training_mode(self) -> None:
+        super().set_training_mode()
+        # Actors whose loss follows the epoch (OSTrack's candidate-elimination schedule) learn it here.
+        if hasattr(self.actor, "set_epoch"):
+            self.actor.set_epoch(self.epoch + 1)
+
     def train_step(self, batch) -> Dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
         loss, stats = self.actor(batch)

@@ -44,7 +44,8 @@ from ltr.data.transt_processing import TransTProcessing
 from ltr.models.tracking.transt import TransTConfig
 from ltr.trainers.base_trainer import LTRTrainer
 # configure_setting and run_trainer are re-exported: the TransT setting modules import them from here.
-from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
+from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer,  # noqa: F401
+                                       backbone_adamw_optimizer, backbone_param_groups, build_policy,
                                        configure_setting, load_or_build_net, official_policy_fields, run_trainer,
                                        wrap_ddp)
 from ltr.train_settings.fields import BOX_SCALE_FIELD, flt_schema, slt_schema
@@ -99,19 +100,14 @@ def build_net(settings: Settings) -> torch.nn.Module:
 
 
 def param_groups(net: torch.nn.Module, lr: float, backbone_lr: float) -> List[dict]:
-    """Two AdamW groups as TransT trains: the ResNet (``backbone.*``) at ``backbone_lr``, the rest at ``lr``."""
-    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-    return [{"params": [p for n, p in named if "backbone" not in n], "lr": lr},
-            {"params": [p for n, p in named if "backbone" in n], "lr": backbone_lr}]
+    """Two AdamW groups as TransT trains: ``backbone.*`` at ``backbone_lr``, the rest at ``lr``."""
+    return backbone_param_groups(net, lr, backbone_lr)
 
 
 def build_optimizer(net: torch.nn.Module, settings: Settings) -> Tuple[torch.optim.Optimizer, object]:
     """AdamW over :func:`param_groups` (``lr``, ``backbone_lr``, ``weight_decay``) with the lr
     multiplied by 0.1 every ``lr_drop_epochs``, as TransT and SLT-TransT train."""
-    optimizer = torch.optim.AdamW(param_groups(net, settings.lr, settings.backbone_lr), lr=settings.lr,
-                                  weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_drop_epochs, gamma=0.1)
-    return optimizer, scheduler
+    return backbone_adamw_optimizer(net, settings)
 
 
 def flt_paper_datasets(settings: Settings) -> List:

@@ -51,11 +51,13 @@ class SiameseCore:
         template_size, search_size: crop sides fed to the network, pixels.
         input_format: see :func:`ltr.data.crop.to_model_input`.
         device: where crops and the network run.
+        crop_padding: what fills crops outside the image, 'mean' or 'zero' (:func:`ltr.data.crop.crop_square`).
     """
 
     def __init__(self, net: torch.nn.Module, template_size: int, search_size: int, input_format: str,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", crop_padding: str = "mean"):
         self.net = net
+        self.crop_padding = crop_padding
         self.template_size = int(template_size)
         self.search_size = int(search_size)
         self.input_format = input_format
@@ -121,7 +123,8 @@ class SiameseCore:
         boxes = boxes_xywh.to(device=self.device, dtype=torch.float64)
         center, size = self.box_to_state(boxes)
         side_z, _ = self.crop_sides(size)
-        crops = crop_square(images, hw, self.crop_center(center), side_z, self.template_size, image_index=index)
+        crops = crop_square(images, hw, self.crop_center(center), side_z, self.template_size, image_index=index,
+                            padding=self.crop_padding)
         template_input = to_model_input(crops, self.input_format, self.channel_order)
         self.template_feat = self.compute_template_features(template_input)
         if start_boxes_xywh is not None:
@@ -136,7 +139,8 @@ class SiameseCore:
         self.image_hw = self._per_tracker(hw, index)
         _, side_x = self.crop_sides(self.size_wh)
         crop_center = self.crop_center(self.center_xy)
-        crops = crop_square(images, hw, crop_center, side_x, self.search_size, image_index=index)
+        crops = crop_square(images, hw, crop_center, side_x, self.search_size, image_index=index,
+                            padding=self.crop_padding)
         search_input = to_model_input(crops, self.input_format, self.channel_order)
         outputs = self.run_network(self.template_feat, search_input)
         candidates = self.score(outputs, side_x)

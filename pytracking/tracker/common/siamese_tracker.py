@@ -1,8 +1,9 @@
 """The online-tracker side of the batched Siamese core (B = 1), shared by SiamRPN++ and TransT."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +31,20 @@ def load_tracker_network(tracker: str, params: TrackerParams) -> torch.nn.Module
     raise FileNotFoundError(
         f"{tracker} parameter set '{params.get('name', '?')}' has no checkpoint: pass --checkpoint FILE "
         f"(a project checkpoint from 'ltr/run_training.py {tracker} ...' or an official {tracker} .pth).")
+
+
+def configured_core(tracker: str, params: TrackerParams, config_type: Any, core_type: Any,
+                    test_time_fields: Sequence[str]) -> SiameseCore:
+    """The core of a tracker whose config is a dataclass with ``from_size``: the network of
+    ``params`` (:func:`load_tracker_network`), its ``cfg`` (or ``config_type.from_size(model_size)``)
+    with the parameter-set fields ``test_time_fields`` that ``params`` sets, on ``params.device``."""
+    net = load_tracker_network(tracker, params)
+    cfg = net.cfg if isinstance(getattr(net, "cfg", None), config_type) else config_type.from_size(
+        params.get("model_size", "paper"))
+    overrides = {k: params.get(k) for k in test_time_fields if params.has(k)}
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+    return core_type(net, cfg, device=params.get("device", "cpu"))
 
 
 class SiameseTracker(BaseTracker):

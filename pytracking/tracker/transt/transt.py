@@ -7,14 +7,13 @@ scale/ratio penalty, no size smoothing) and clip it to the image as the official
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 
 from ltr.models.tracking.transt import TransTConfig
-from pytracking.tracker.common.siamese_tracker import SiameseTracker, load_tracker_network
+from pytracking.tracker.common.siamese_tracker import SiameseTracker, configured_core
 from pytracking.tracker.transt.core import TransTCore
 from pytracking.utils.params import TrackerParams
 
@@ -27,13 +26,7 @@ TEST_TIME_FIELDS = ("window_influence", "template_factor", "search_factor", "min
 def build_core(params: TrackerParams) -> TransTCore:
     """Network (``params.checkpoint``: a project checkpoint or an official TransT / SLT-TransT
     ``.pth``, imported without running code from the file) + test-time config -> core."""
-    net = load_tracker_network("transt", params)
-    size = params.get("model_size", "paper")
-    cfg = net.cfg if isinstance(getattr(net, "cfg", None), TransTConfig) else TransTConfig.from_size(size)
-    overrides = {k: params.get(k) for k in TEST_TIME_FIELDS if params.has(k)}
-    if overrides:
-        cfg = dataclasses.replace(cfg, **overrides)
-    return TransTCore(net, cfg, device=params.get("device", "cpu"))
+    return configured_core("transt", params, TransTConfig, TransTCore, TEST_TIME_FIELDS)
 
 
 class TransT(SiameseTracker):
