@@ -2,14 +2,23 @@
 
 Annotation and result files are rows of numbers separated by commas, tabs or spaces
 (``groundtruth.txt``, ``<sequence>.txt``, ``cover.label``, LaSOT's one-line
-``full_occlusion.txt``). Parsing goes through one ``str.split`` and one ``np.array`` call per
-file, so a LaSOT-sized results folder (280 files x 2500 lines) loads in a fraction of a
-second; only when something is wrong does a slow line-by-line pass run, to name the line.
+``full_occlusion.txt``). Files of plain decimals (what trackers and datasets write) are parsed
+on their bytes by numpy without a Python loop over lines or numbers (:func:`_parse_fast`), with
+the exact values :func:`float` gives. Anything else (exponents, NaN, inf, other text, and every
+malformed file) goes through the general parser: one ``str.split`` and one ``np.array`` call
+per file, and, only when something is wrong, a line-by-line pass that names the bad line. Both
+accept the same files with the same values and errors.
+
+Parsed annotations may be kept on disk (:class:`AnnotationCache`), keyed by the file's path,
+size and modification time; :func:`read_numeric_tables` reads many files on a thread pool.
 """
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import Optional, Type, Union
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional, Sequence, Type, Union
 
 import numpy as np
 
@@ -83,23 +92,95 @@ def _parse_slowly(lines: list, ncols: Optional[int], path: PathLike,
     return np.array(rows, dtype=np.float64).reshape(len(rows), ncols)
 
 
-def parse_numeric_table(text: str, ncols: Optional[int], path: PathLike = "<text>",
-                        allow_nonfinite: bool = False,
-                        error_cls: Type[TableFormatError] = TableFormatError) -> np.ndarray:
-    """Parse rows of numbers.
+# --------------------------------------------------------------------------------------------
+# Fast path: plain decimal files parsed on their bytes with numpy
+# --------------------------------------------------------------------------------------------
 
-    Args:
-        text: file content.
-        ncols: numbers per line; None reads every number of the file into a flat vector
-            (for label files written either one value per line or all on one line).
-        path: used in error messages only.
-        allow_nonfinite: accept NaN/inf values (some annotation files mark unknown boxes with NaN).
-        error_cls: exception type raised (a TableFormatError subclass).
-    Returns:
-        float64 array of shape (rows, ncols), or (count,) when ``ncols`` is None.
-    Raises:
-        error_cls naming the file and the first bad line.
+_UTF8_BOM = b"\xef\xbb\xbf"
+#: Bytes the fast path understands: digits, sign, decimal point and the separators.
+_FAST_BYTES = b"0123456789+-. \t,;\r\n"
+#: Commas, semicolons and tabs become blanks, carriage returns newlines.
+_FAST_SEPARATORS = bytes.maketrans(b",;\t\r", b"   \n")
+#: At most 15 significant digits: the digits as an integer stay below 2**53 (exact in float64).
+_MAX_DIGITS = 15
+_POW10_INT = 10 ** np.arange(_MAX_DIGITS + 1, dtype=np.int64)
+_POW10_FLOAT = np.array([float(10 ** k) for k in range(_MAX_DIGITS + 1)])  # exact
+
+
+def _empty(ncols: Optional[int]) -> np.ndarray:
+    return np.zeros((0, ncols) if ncols is not None else (0,), dtype=np.float64)
+
+
+def _parse_fast(raw: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
+    """Parse a file of plain decimals (``-12``, ``3.25``, ``.5``, ``+7.``) without a Python loop.
+
+    Returns the values exactly as :func:`float` gives them, or None when the file needs the
+    general parser: other characters (exponents, NaN, inf, comments, non-ASCII text), blank
+    lines inside the file, a line with the wrong number of fields, malformed numbers, or more
+    than 15 digits in one number. The general parser then either accepts the file with the same
+    values or raises the error that names the line.
+
+    Each number is read as its digits ``M`` (an integer below 2**53, so exact in float64) and its
+    count ``F`` of digits after the point; ``M / 10**F`` divides two exactly representable numbers
+    (10**F is exact up to 10**22), so IEEE division rounds it correctly: the same double as
+    ``float(token)`` (Clinger's fast path).
     """
+    # Trailing blank lines and blanks are harmless (as in the general parser, they are dropped
+    # before the lines are split on delimiters).
+    data = raw.rstrip(b" \t\r\n")
+    if not data:
+        return _empty(ncols)
+    if data.translate(None, _FAST_BYTES):
+        return None  # some other byte is left after deleting the understood ones
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    byte = np.frombuffer(data.translate(_FAST_SEPARATORS), dtype=np.uint8)
+
+    not_blank = byte > 32  # only ' ' and '\n' are left at or below it
+    edges = np.diff(np.concatenate(([0], not_blank.view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)  # first byte of each number
+    ends = np.flatnonzero(edges == -1)  # one past its last byte
+    newlines = np.flatnonzero(byte == 10)
+    # Fields per line: numbers that start before each newline, differenced.
+    per_line = np.diff(np.searchsorted(starts, newlines), prepend=0, append=len(starts))
+    if ncols is not None:
+        if not (per_line == ncols).all():
+            return None
+    elif not per_line.all():
+        return None
+
+    digit = (byte >= 48) & (byte <= 57)
+    first = byte[starts]
+    signs_first = np.count_nonzero((first == 43) | (first == 45))
+    if np.count_nonzero((byte == 43) | (byte == 45)) != signs_first:
+        return None  # a sign inside a number
+    digit_count = np.concatenate(([0], np.cumsum(digit, dtype=np.int64)))
+    digits_per_token = digit_count[ends] - digit_count[starts]
+    if digits_per_token.min() < 1 or digits_per_token.max() > _MAX_DIGITS:
+        return None
+    dots = np.flatnonzero(byte == 46)
+    dot_token = np.searchsorted(starts, dots, side="right") - 1
+    if len(dots) > 1 and not (np.diff(dot_token) > 0).all():
+        return None  # two points in one number
+
+    # Mantissa: each digit times 10 ** (digits after it in its token).
+    digit_values = (byte[digit] - 48).astype(np.int64)
+    token_last = np.cumsum(digits_per_token)
+    last_of_digit = np.repeat(token_last, digits_per_token)
+    after = last_of_digit - np.arange(1, len(digit_values) + 1)
+    mantissa = np.add.reduceat(digit_values * _POW10_INT[after], token_last - digits_per_token)
+    fraction_digits = np.zeros(len(starts), dtype=np.int64)
+    fraction_digits[dot_token] = digit_count[ends[dot_token]] - digit_count[dots]
+    values = mantissa.astype(np.float64) / _POW10_FLOAT[fraction_digits]
+    np.negative(values, out=values, where=first == 45)
+    if ncols is None:
+        return values
+    return values.reshape(len(per_line), ncols)
+
+
+def _parse_general(text: str, ncols: Optional[int], path: PathLike, allow_nonfinite: bool,
+                   error_cls: Type[TableFormatError]) -> np.ndarray:
+    """The general parser (any text :func:`float` reads; names the first bad line)."""
     lines = _content_lines(text)
     if not lines:
         return np.zeros((0, ncols) if ncols is not None else (0,), dtype=np.float64)
@@ -127,22 +208,170 @@ def parse_numeric_table(text: str, ncols: Optional[int], path: PathLike = "<text
     return table
 
 
-def read_numeric_table(path: PathLike, ncols: Optional[int] = None, allow_nonfinite: bool = False,
-                       error_cls: Type[TableFormatError] = TableFormatError) -> np.ndarray:
-    """Read a numeric text file (see :func:`parse_numeric_table`)."""
+def parse_numeric_table(text: str, ncols: Optional[int], path: PathLike = "<text>",
+                        allow_nonfinite: bool = False,
+                        error_cls: Type[TableFormatError] = TableFormatError) -> np.ndarray:
+    """Parse rows of numbers.
+
+    Args:
+        text: file content.
+        ncols: numbers per line; None reads every number of the file into a flat vector
+            (for label files written either one value per line or all on one line).
+        path: used in error messages only.
+        allow_nonfinite: accept NaN/inf values (some annotation files mark unknown boxes with NaN).
+        error_cls: exception type raised (a TableFormatError subclass).
+    Returns:
+        float64 array of shape (rows, ncols), or (count,) when ``ncols`` is None.
+    Raises:
+        error_cls naming the file and the first bad line.
+    """
     try:
-        with open(path, "r", encoding="utf-8-sig") as handle:
-            text = handle.read()
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raw = None
+    values = _parse_fast(raw, ncols) if raw is not None else None
+    if values is not None:
+        return values
+    return _parse_general(text, ncols, path, allow_nonfinite, error_cls)
+
+
+def _decode(raw: bytes, path: PathLike, error_cls: Type[TableFormatError]) -> str:
+    # What reading the file in text mode gives: BOM dropped, universal newlines.
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise error_cls(path, None, f"not a text file ({exc.reason})") from None
-    return parse_numeric_table(text, ncols, path=path, allow_nonfinite=allow_nonfinite, error_cls=error_cls)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_boxes(path: PathLike, allow_nonfinite: bool = False) -> np.ndarray:
+def read_numeric_table(path: PathLike, ncols: Optional[int] = None, allow_nonfinite: bool = False,
+                       error_cls: Type[TableFormatError] = TableFormatError,
+                       cache: Optional["AnnotationCache"] = None) -> np.ndarray:
+    """Read a numeric text file (see :func:`parse_numeric_table`).
+
+    Args:
+        cache: keep the parsed table on disk and reuse it while the file's size and modification
+            time are unchanged (see :class:`AnnotationCache`); None reads the file every time.
+    """
+    if cache is not None:
+        return cache.read(path, ncols, allow_nonfinite, error_cls)
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    values = _parse_fast(raw[3:] if raw.startswith(_UTF8_BOM) else raw, ncols)
+    if values is not None:
+        return values
+    return _parse_general(_decode(raw, path, error_cls), ncols, path, allow_nonfinite, error_cls)
+
+
+def read_numeric_tables(paths: Sequence[PathLike], ncols: Optional[int] = None, allow_nonfinite: bool = False,
+                        error_cls: Type[TableFormatError] = TableFormatError,
+                        cache: Optional["AnnotationCache"] = None, workers: int = 1) -> List[np.ndarray]:
+    """:func:`read_numeric_table` for many files, in order.
+
+    Args:
+        workers: threads reading and parsing files (numpy releases the interpreter lock in its
+            loops, and reads from slow or network storage overlap); 1 reads in this thread.
+    Raises:
+        error_cls for the first bad file in ``paths`` order.
+    """
+    def read(path: PathLike) -> np.ndarray:
+        return read_numeric_table(path, ncols, allow_nonfinite, error_cls, cache)
+
+    if workers <= 1 or len(paths) <= 1:
+        return [read(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(read, paths))
+
+
+def read_boxes(path: PathLike, allow_nonfinite: bool = False,
+               cache: Optional["AnnotationCache"] = None) -> np.ndarray:
     """Read an (N, 4) xywh box file (ground truth); one box per line."""
-    return read_numeric_table(path, ncols=4, allow_nonfinite=allow_nonfinite)
+    return read_numeric_table(path, ncols=4, allow_nonfinite=allow_nonfinite, cache=cache)
 
 
-def read_flags(path: PathLike) -> np.ndarray:
+def read_flags(path: PathLike, cache: Optional["AnnotationCache"] = None) -> np.ndarray:
     """Read a per-frame label file (one value per line, or all values on one line) as float64."""
-    return read_numeric_table(path, ncols=None, allow_nonfinite=True)
+    return read_numeric_table(path, ncols=None, allow_nonfinite=True, cache=cache)
+
+
+class AnnotationCache:
+    """Parsed annotation tables kept on disk as ``.npy`` files, one per source file.
+
+    An entry is named by a hash of the source file's absolute path, its size and its modification
+    time (nanoseconds), and of how it was parsed (``ncols``, ``allow_nonfinite``): editing the file
+    changes the key, so a stale entry is never read (it stays on disk until the folder is deleted).
+    Entries are written to a temporary file and renamed, so a reader sees a whole entry or none;
+    an entry that does not load as the expected table (truncated by a crash, edited by hand) is
+    ignored and written anew. Files that fail to parse are never cached: they raise every time.
+
+    Caveat: a file edited without changing its size within the modification-time resolution of
+    its filesystem (seconds on some) keeps its old key; delete the cache folder after such edits.
+    """
+
+    #: Part of every key: bump it when the parsed values of a file could change.
+    VERSION = 1
+
+    def __init__(self, folder: PathLike):
+        self.folder = os.fspath(folder)
+
+    def entry_path(self, path: PathLike, ncols: Optional[int], allow_nonfinite: bool) -> Optional[str]:
+        """The entry for ``path`` as it is now, or None when ``path`` cannot be examined."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        key = (f"{self.VERSION}\0{os.path.abspath(os.fspath(path))}\0{stat.st_size}\0{stat.st_mtime_ns}\0"
+               f"{ncols}\0{int(allow_nonfinite)}")
+        return os.path.join(self.folder, hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest() + ".npy")
+
+    def _load(self, entry: str, ncols: Optional[int]) -> Optional[np.ndarray]:
+        try:
+            values = np.load(entry, allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError):
+            return None  # corrupt: parsed again and rewritten
+        expected_ndim = 1 if ncols is None else 2
+        if (not isinstance(values, np.ndarray) or values.dtype != np.float64 or values.ndim != expected_ndim
+                or (ncols is not None and values.shape[1] != ncols)):
+            return None
+        return values
+
+    def _store(self, entry: str, values: np.ndarray) -> None:
+        # Rename for atomicity; no fsync: a lost or torn entry after a crash is only a miss.
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=self.folder)
+        except OSError:
+            return  # read-only or full disk: the cache is an optimisation only
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.save(handle, values, allow_pickle=False)
+            os.replace(tmp, entry)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def read(self, path: PathLike, ncols: Optional[int], allow_nonfinite: bool = False,
+             error_cls: Type[TableFormatError] = TableFormatError) -> np.ndarray:
+        """:func:`read_numeric_table` through the cache."""
+        entry = self.entry_path(path, ncols, allow_nonfinite)
+        if entry is not None:
+            values = self._load(entry, ncols)
+            if values is not None:
+                return values
+        values = read_numeric_table(path, ncols, allow_nonfinite, error_cls)
+        if entry is not None:
+            self._store(entry, values)
+        return values
+
+
+def annotation_cache_from_settings() -> Optional[AnnotationCache]:
+    """The cache named by the ``annotation_cache_dir`` setting (``SLT_ANNOTATION_CACHE_DIR``), or
+    None when it is empty (the default: see docs/evaluation.md)."""
+    from ltr.admin.environment import env_settings
+
+    folder = env_settings(create_local_file=False).annotation_cache_dir
+    return AnnotationCache(os.path.expanduser(folder)) if folder else None

@@ -20,7 +20,7 @@ from typing import Iterable, List, Optional
 import numpy as np
 
 from ltr.admin.environment import DatasetPathError, env_settings, require_dataset_dir
-from pytracking.analysis.textio import read_boxes, read_flags
+from pytracking.analysis.textio import annotation_cache_from_settings, read_boxes, read_flags
 from pytracking.evaluation.data import BaseDataset, Sequence, SequenceList
 
 LASOT_LAYOUT = ("<root>/<class>/<class>-<n>/{img/%08d.jpg, groundtruth.txt, full_occlusion.txt, out_of_view.txt}")
@@ -48,20 +48,21 @@ class LaSOTDataset(BaseDataset):
                 f"e.g. {[str(self._seq_dir(s).relative_to(self.root)) for s in missing[:5]]}. Expected {LASOT_LAYOUT}; "
                 f"set 'lasot_dir' (or SLT_LASOT_DIR) to the LaSOT root, or pass sequences=[...] for a subset.")
         self._sequences: Optional[SequenceList] = None
+        self._annotation_cache = annotation_cache_from_settings()
 
     def _seq_dir(self, name: str) -> Path:
         return self.root / name.rsplit("-", 1)[0] / name
 
     def _construct_sequence(self, name: str) -> Sequence:
         seq_dir = self._seq_dir(name)
-        gt = read_boxes(seq_dir / "groundtruth.txt", allow_nonfinite=True)
+        gt = read_boxes(seq_dir / "groundtruth.txt", allow_nonfinite=True, cache=self._annotation_cache)
         n = len(gt)
         flags = []
         for file_name in ("full_occlusion.txt", "out_of_view.txt"):
             path = seq_dir / file_name
             if not path.is_file():
                 raise DatasetPathError(f"LaSOT: {path} is missing; expected {LASOT_LAYOUT}.")
-            values = read_flags(path)
+            values = read_flags(path, cache=self._annotation_cache)
             if len(values) != n:
                 raise DatasetPathError(f"LaSOT: {path} has {len(values)} values for {n} ground-truth boxes.")
             flags.append(values)
