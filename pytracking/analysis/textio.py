@@ -111,6 +111,81 @@ def _empty(ncols: Optional[int]) -> np.ndarray:
     return np.zeros((0, ncols) if ncols is not None else (0,), dtype=np.float64)
 
 
+_NUMBER_BYTES = b"0123456789+-."
+#: int64 values from np.fromstring at or beyond this may have saturated (it clamps overflow).
+_INT_PARSE_LIMIT = 10 ** 18
+
+
+def _parse_canonical(data: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
+    """The common layout of :func:`_parse_fast`, checked mostly with byte-string operations.
+
+    ``data``: separators normalised to single-byte ``' '`` / ``'\\n'``, trailing blanks removed.
+    Applies when numbers are separated by exactly one byte (no leading blanks, no blank lines)
+    and are all integers, or all have the same number F >= 1 of digits after the point (what
+    ``%d`` and ``%.Nf`` write). The numbers are then read as integers by numpy's C parser (with
+    the points removed) and divided by 10**F, exact below 2**53 as in :func:`_parse_fast`.
+    Returns None for any other file.
+    """
+    separators = data.translate(None, _NUMBER_BYTES)
+    # With exactly one separator between two numbers there is one number more than separators.
+    # For rows of ncols numbers, the separators must be ncols - 1 blanks per line; then a line
+    # with extra blanks (or a blank line) holds fewer than ncols numbers, and the count of
+    # numbers parsed below falls short. A flat list needs the layout checked here.
+    count = len(separators) + 1
+    if ncols is not None:
+        rows = separators.count(b"\n") + 1
+        if separators != ((b" " * (ncols - 1) + b"\n") * rows)[:-1]:
+            return None
+    elif (data[:1] in (b" ", b"\n") or b"  " in data or b" \n" in data or b"\n " in data
+          or b"\n\n" in data):
+        return None
+    minus_at = None
+    byte = None
+    if b"-" in data or b"+" in data:
+        # Signs only first in a number and followed by a digit or the point.
+        byte = np.frombuffer(data + b" ", dtype=np.uint8)
+        sign_at = np.flatnonzero((byte == 45) | (byte == 43))
+        before = byte[sign_at - 1]
+        after = byte[sign_at + 1] - 46  # '.' -> 0, '/' -> 1, digits -> 2..11
+        if ((before > 32) & (sign_at > 0)).any() or ((after == 1) | (after > 11)).any():
+            return None
+        minus_at = sign_at[byte[sign_at] == 45]
+    points = data.count(b".")
+    fraction_digits = 0
+    if points:
+        if points != count:
+            return None
+        first = data.index(b".")
+        ends = [i for i in (data.find(b" ", first), data.find(b"\n", first)) if i >= 0]
+        fraction_digits = (min(ends) if ends else len(data)) - first - 1
+        if not 1 <= fraction_digits <= _MAX_DIGITS:
+            return None
+        if byte is None:
+            byte = np.frombuffer(data + b" ", dtype=np.uint8)
+        point_at = np.flatnonzero(byte == 46)
+        # Every point is followed by F digits and a separator: one point per number, same F.
+        for offset in range(1, fraction_digits + 1):
+            if ((byte[point_at + offset] - 48) >= 10).any():
+                return None
+        if (byte[point_at + fraction_digits + 1] > 32).any():
+            return None
+        data = data.replace(b".", b"")
+    integers = np.fromstring(data, dtype=np.int64, sep=" ")
+    limit = 2 ** 53 if fraction_digits else _INT_PARSE_LIMIT
+    if len(integers) != count or (integers >= limit).any() or (integers <= -limit).any():
+        return None
+    if minus_at is not None and len(minus_at) and not integers.all():
+        # float("-0.0") is -0.0, which the integers lost: the number after each minus is the
+        # one after as many separators as precede the minus.
+        separator_at = np.flatnonzero(byte <= 32)[:-1]  # without the appended blank
+        if (integers[np.searchsorted(separator_at, minus_at)] == 0).any():
+            return None  # _parse_fast keeps the sign
+    values = integers.astype(np.float64)
+    if fraction_digits:
+        values /= _POW10_FLOAT[fraction_digits]
+    return values if ncols is None else values.reshape(-1, ncols)
+
+
 def _parse_fast(raw: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
     """Parse a file of plain decimals (``-12``, ``3.25``, ``.5``, ``+7.``) without a Python loop.
 
@@ -134,7 +209,11 @@ def _parse_fast(raw: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
         return None  # some other byte is left after deleting the understood ones
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")
-    byte = np.frombuffer(data.translate(_FAST_SEPARATORS), dtype=np.uint8)
+    data = data.translate(_FAST_SEPARATORS)
+    values = _parse_canonical(data, ncols)
+    if values is not None:
+        return values
+    byte = np.frombuffer(data, dtype=np.uint8)
 
     not_blank = byte > 32  # only ' ' and '\n' are left at or below it
     edges = np.diff(np.concatenate(([0], not_blank.view(np.int8), [0])))

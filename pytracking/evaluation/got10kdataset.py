@@ -25,7 +25,7 @@ import numpy as np
 
 from ltr.admin.environment import DatasetPathError, env_settings, require_dataset_dir
 from pytracking.analysis.textio import AnnotationCache, annotation_cache_from_settings, read_boxes, read_flags
-from pytracking.evaluation.data import BaseDataset, Sequence, SequenceList
+from pytracking.evaluation.data import BaseDataset, NumberedFrames, Sequence, SequenceList
 
 GOT10K_LAYOUT = ("<root>/{val,test}/list.txt and <root>/{val,test}/<seq>/{00000001.jpg,..., groundtruth.txt, "
                  "absence.label, cover.label, meta_info.ini}")
@@ -86,8 +86,7 @@ def load_got10k_layout_sequence(seq_dir: Path, name: str, dataset: str,
         raise DatasetPathError(f"{dataset}: {anno_file} is empty.")
     num_frames = len(gt) if len(gt) > 1 else _count_jpgs(seq_dir)
     num_frames = max(num_frames, 1)
-    prefix = os.path.join(str(seq_dir), "")
-    frames = [f"{prefix}{i:08d}.jpg" for i in range(1, num_frames + 1)]
+    frames = NumberedFrames(os.path.join(str(seq_dir), ""), num_frames)
 
     def optional_label(file_name: str) -> Optional[np.ndarray]:
         path = seq_dir / file_name

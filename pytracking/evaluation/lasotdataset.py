@@ -21,7 +21,7 @@ import numpy as np
 
 from ltr.admin.environment import DatasetPathError, env_settings, require_dataset_dir
 from pytracking.analysis.textio import annotation_cache_from_settings, read_boxes, read_flags
-from pytracking.evaluation.data import BaseDataset, Sequence, SequenceList
+from pytracking.evaluation.data import BaseDataset, NumberedFrames, Sequence, SequenceList
 
 LASOT_LAYOUT = ("<root>/<class>/<class>-<n>/{img/%08d.jpg, groundtruth.txt, full_occlusion.txt, out_of_view.txt}")
 
@@ -67,9 +67,8 @@ class LaSOTDataset(BaseDataset):
                 raise DatasetPathError(f"LaSOT: {path} has {len(values)} values for {n} ground-truth boxes.")
             flags.append(values)
         target_visible = np.logical_and(flags[0] == 0, flags[1] == 0)
-        # Plain string formatting: building 700k pathlib objects for LaSOT would take seconds.
-        prefix = os.path.join(str(seq_dir), "img", "")
-        frames = [f"{prefix}{i:08d}.jpg" for i in range(1, n + 1)]
+        # Paths made on access: building LaSOT's 700k frame paths up front costs more than its annotations.
+        frames = NumberedFrames(os.path.join(str(seq_dir), "img", ""), n)
         return Sequence(name, frames, "lasot", gt, target_visible=target_visible,
                         object_class=name.rsplit("-", 1)[0])
 

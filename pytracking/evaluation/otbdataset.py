@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List, Optional
 
 from ltr.admin.environment import DatasetPathError, env_settings, require_dataset_dir
 from pytracking.analysis.textio import annotation_cache_from_settings, read_boxes
-from pytracking.evaluation.data import BaseDataset, Sequence, SequenceList
+from pytracking.evaluation.data import BaseDataset, NumberedFrames, Sequence, SequenceList
 
 OTB_LAYOUT = "<root>/<Seq>/{img/%04d.jpg, groundtruth_rect.txt}"
 
@@ -58,8 +58,8 @@ class OTBDataset(BaseDataset):
         init_omit = int(info.get("initOmit", 0))
         first, last = int(info["startFrame"]) + init_omit, int(info["endFrame"])
         nz, ext = int(info["nz"]), info["ext"]
-        prefix = os.path.join(str(self.root), info["path"], "")
-        frames = [f"{prefix}{i:0{nz}d}.{ext}" for i in range(first, last + 1)]
+        frames = NumberedFrames(os.path.join(str(self.root), info["path"], ""), last + 1 - first, first=first,
+                                digits=nz, suffix=f".{ext}")
         gt = read_boxes(self.root / info["anno_path"], allow_nonfinite=True, cache=self._annotation_cache)[init_omit:]
         return Sequence(info["name"], frames, "otb", gt, object_class=info.get("object_class"))
 
