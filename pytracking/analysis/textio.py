@@ -97,8 +97,9 @@ def _parse_slowly(lines: list, ncols: Optional[int], path: PathLike,
 # --------------------------------------------------------------------------------------------
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-#: Bytes the fast path understands: digits, sign, decimal point and the separators.
-_FAST_BYTES = b"0123456789+-. \t,;\r\n"
+#: Bytes the fast path understands: those of numbers (digits, sign, decimal point) and separators.
+_NUMBER_BYTES = b"0123456789+-."
+_SEPARATOR_BYTES = b" \t,;\r\n"
 #: Commas, semicolons and tabs become blanks, carriage returns newlines.
 _FAST_SEPARATORS = bytes.maketrans(b",;\t\r", b"   \n")
 #: At most 15 significant digits: the digits as an integer stay below 2**53 (exact in float64).
@@ -111,22 +112,21 @@ def _empty(ncols: Optional[int]) -> np.ndarray:
     return np.zeros((0, ncols) if ncols is not None else (0,), dtype=np.float64)
 
 
-_NUMBER_BYTES = b"0123456789+-."
 #: int64 values from np.fromstring at or beyond this may have saturated (it clamps overflow).
 _INT_PARSE_LIMIT = 10 ** 18
 
 
-def _parse_canonical(data: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
+def _parse_canonical(data: bytes, separators: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
     """The common layout of :func:`_parse_fast`, checked mostly with byte-string operations.
 
-    ``data``: separators normalised to single-byte ``' '`` / ``'\\n'``, trailing blanks removed.
+    ``data``: separators normalised to single-byte ``' '`` / ``'\\n'``, trailing blanks removed;
+    ``separators``: its bytes that are not part of a number, in order.
     Applies when numbers are separated by exactly one byte (no leading blanks, no blank lines)
     and are all integers, or all have the same number F >= 1 of digits after the point (what
     ``%d`` and ``%.Nf`` write). The numbers are then read as integers by numpy's C parser (with
     the points removed) and divided by 10**F, exact below 2**53 as in :func:`_parse_fast`.
     Returns None for any other file.
     """
-    separators = data.translate(None, _NUMBER_BYTES)
     # With exactly one separator between two numbers there is one number more than separators.
     # For rows of ncols numbers, the separators must be ncols - 1 blanks per line; then a line
     # with extra blanks (or a blank line) holds fewer than ncols numbers, and the count of
@@ -150,11 +150,8 @@ def _parse_canonical(data: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
         if ((before > 32) & (sign_at > 0)).any() or ((after == 1) | (after > 11)).any():
             return None
         minus_at = sign_at[byte[sign_at] == 45]
-    points = data.count(b".")
     fraction_digits = 0
-    if points:
-        if points != count:
-            return None
+    if b"." in data:
         first = data.index(b".")
         ends = [i for i in (data.find(b" ", first), data.find(b"\n", first)) if i >= 0]
         fraction_digits = (min(ends) if ends else len(data)) - first - 1
@@ -163,23 +160,33 @@ def _parse_canonical(data: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
         if byte is None:
             byte = np.frombuffer(data + b" ", dtype=np.uint8)
         point_at = np.flatnonzero(byte == 46)
+        if len(point_at) != count:
+            return None
         # Every point is followed by F digits and a separator: one point per number, same F.
         for offset in range(1, fraction_digits + 1):
             if ((byte[point_at + offset] - 48) >= 10).any():
                 return None
         if (byte[point_at + fraction_digits + 1] > 32).any():
             return None
-        data = data.replace(b".", b"")
+        data = data.translate(None, b".")
     integers = np.fromstring(data, dtype=np.int64, sep=" ")
     limit = 2 ** 53 if fraction_digits else _INT_PARSE_LIMIT
     if len(integers) != count or (integers >= limit).any() or (integers <= -limit).any():
         return None
     if minus_at is not None and len(minus_at) and not integers.all():
-        # float("-0.0") is -0.0, which the integers lost: the number after each minus is the
-        # one after as many separators as precede the minus.
-        separator_at = np.flatnonzero(byte <= 32)[:-1]  # without the appended blank
-        if (integers[np.searchsorted(separator_at, minus_at)] == 0).any():
-            return None  # _parse_fast keeps the sign
+        # float("-0.0") is -0.0, which the integers lost; _parse_fast keeps the sign.
+        if fraction_digits:
+            # A zero's digits before its point are zeros: skip them, then look for the minus.
+            at = point_at[integers == 0] - 1
+            while len(at) and (byte[at] == 48).any():
+                at = at - (byte[at] == 48)
+            if (byte[at] == 45).any():
+                return None
+        else:
+            # The number after a minus is the one after as many separators as precede it.
+            separator_at = np.flatnonzero(byte <= 32)[:-1]  # without the appended blank
+            if (integers[np.searchsorted(separator_at, minus_at)] == 0).any():
+                return None
     values = integers.astype(np.float64)
     if fraction_digits:
         values /= _POW10_FLOAT[fraction_digits]
@@ -205,12 +212,14 @@ def _parse_fast(raw: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
     data = raw.rstrip(b" \t\r\n")
     if not data:
         return _empty(ncols)
-    if data.translate(None, _FAST_BYTES):
+    separators = data.translate(None, _NUMBER_BYTES)
+    if separators.translate(None, _SEPARATOR_BYTES):
         return None  # some other byte is left after deleting the understood ones
-    if b"\r" in data:
+    if b"\r" in separators:
         data = data.replace(b"\r\n", b"\n")
+        separators = separators.replace(b"\r\n", b"\n")
     data = data.translate(_FAST_SEPARATORS)
-    values = _parse_canonical(data, ncols)
+    values = _parse_canonical(data, separators.translate(_FAST_SEPARATORS), ncols)
     if values is not None:
         return values
     byte = np.frombuffer(data, dtype=np.uint8)
