@@ -14,10 +14,9 @@ size and modification time; :func:`read_numeric_tables` reads many files on a th
 """
 from __future__ import annotations
 
-import hashlib
+import io
 import os
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import re
 from typing import List, Optional, Sequence, Type, Union
 
 import numpy as np
@@ -367,6 +366,8 @@ def read_numeric_tables(paths: Sequence[PathLike], ncols: Optional[int] = None, 
 
     if workers <= 1 or len(paths) <= 1:
         return [read(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor  # here: analysis starts faster without it
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(read, paths))
 
@@ -380,6 +381,29 @@ def read_boxes(path: PathLike, allow_nonfinite: bool = False,
 def read_flags(path: PathLike, cache: Optional["AnnotationCache"] = None) -> np.ndarray:
     """Read a per-frame label file (one value per line, or all values on one line) as float64."""
     return read_numeric_table(path, ncols=None, allow_nonfinite=True, cache=cache)
+
+
+_NPY_HEADER = re.compile(rb"\{'descr': '<f8', 'fortran_order': False, 'shape': \((\d+),(?: (\d+))?\), \} *\n")
+
+
+def _read_npy_float64(blob: bytes) -> Optional[np.ndarray]:
+    """A 1-D or 2-D float64 array from the bytes of a ``.npy`` file as ``np.save`` writes it, or None.
+
+    Matching the one header layout ``np.save`` writes takes a regular expression where
+    ``np.load`` evaluates the header as a Python literal: a cache hit then costs about as much as
+    opening the file. Anything else (another layout, a truncated file) gives None.
+    """
+    if blob[:8] != b"\x93NUMPY\x01\x00":
+        return None
+    start = 10 + int.from_bytes(blob[8:10], "little")
+    match = _NPY_HEADER.fullmatch(blob, 10, start)
+    if match is None:
+        return None
+    shape = tuple(int(v) for v in match.groups() if v is not None)
+    count = shape[0] * (shape[1] if len(shape) == 2 else 1)
+    if len(blob) != start + 8 * count:
+        return None
+    return np.frombuffer(blob, dtype="<f8", offset=start).reshape(shape).copy()
 
 
 class AnnotationCache:
@@ -404,6 +428,8 @@ class AnnotationCache:
 
     def entry_path(self, path: PathLike, ncols: Optional[int], allow_nonfinite: bool) -> Optional[str]:
         """The entry for ``path`` as it is now, or None when ``path`` cannot be examined."""
+        import hashlib  # here, like tempfile below: analysis without a cache starts faster
+
         try:
             stat = os.stat(path)
         except OSError:
@@ -414,11 +440,16 @@ class AnnotationCache:
 
     def _load(self, entry: str, ncols: Optional[int]) -> Optional[np.ndarray]:
         try:
-            values = np.load(entry, allow_pickle=False)
-        except FileNotFoundError:
+            with open(entry, "rb") as handle:
+                blob = handle.read()
+        except OSError:
             return None
-        except (OSError, ValueError, EOFError):
-            return None  # corrupt: parsed again and rewritten
+        values = _read_npy_float64(blob)
+        if values is None:
+            try:  # not the header np.save writes here (another numpy version?): the full reader
+                values = np.load(io.BytesIO(blob), allow_pickle=False)
+            except (OSError, ValueError, EOFError):
+                return None  # corrupt: parsed again and rewritten
         expected_ndim = 1 if ncols is None else 2
         if (not isinstance(values, np.ndarray) or values.dtype != np.float64 or values.ndim != expected_ndim
                 or (ncols is not None and values.shape[1] != ncols)):
@@ -427,6 +458,8 @@ class AnnotationCache:
 
     def _store(self, entry: str, values: np.ndarray) -> None:
         # Rename for atomicity; no fsync: a lost or torn entry after a crash is only a miss.
+        import tempfile
+
         try:
             os.makedirs(self.folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=self.folder)
