@@ -143,7 +143,7 @@ def _parse_canonical(data: bytes, separators: bytes, ncols: Optional[int]) -> Op
     if b"-" in data or b"+" in data:
         # Signs only first in a number and followed by a digit or the point.
         byte = np.frombuffer(data + b" ", dtype=np.uint8)
-        sign_at = np.flatnonzero((byte == 45) | (byte == 43))
+        sign_at = np.flatnonzero(((byte == 45) | (byte == 43)) if b"+" in data else (byte == 45))
         before = byte[sign_at - 1]
         after = byte[sign_at + 1] - 46  # '.' -> 0, '/' -> 1, digits -> 2..11
         if ((before > 32) & (sign_at > 0)).any() or ((after == 1) | (after > 11)).any():
