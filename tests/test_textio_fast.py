@@ -211,3 +211,23 @@ def test_annotation_cache_setting_reaches_the_dataset_readers(tmp_path, monkeypa
     assert again.ground_truth_rect.tolist() == seq.ground_truth_rect.tolist()
     monkeypatch.delenv("SLT_ANNOTATION_CACHE_DIR")
     assert textio.annotation_cache_from_settings() is None
+
+
+@pytest.mark.parametrize("bad", ["3-1.50", "--1.50", "+-1.50", "1.5-0", "1.+5", "1..5", "-.-5", "1-.50", ".-50",
+                                 "3-1", "--1", "+", "-", "1+", "-+1", "1.5e", "12.345", "1.", "-.50", "+.50", "-0.00",
+                                 "00.50", "1234567890123.50", "12345678901234.50"])
+def test_one_near_miss_number_in_an_otherwise_plain_file(tmp_path, bad):
+    # Rows of 2-decimal numbers with one changed number: each fast path either reads the file
+    # with the general parser's values or leaves it to the general parser (and its error).
+    for template in ("{:.2f}", "{:d}"):
+        rows = [[template.format(v if "f" in template else int(v)) for v in (1.25 + i, 2.5, 3.75 + i, 4.0)]
+                for i in range(6)]
+        for position in [(0, 0), (4, 2)]:
+            cells = [row[:] for row in rows]
+            cells[position[0]][position[1]] = bad
+            text = "\n".join(",".join(row) for row in cells) + "\n"
+            path = tmp_path / "f.txt"
+            path.write_text(text)
+            for ncols in (4, None):
+                expected = outcome(lambda: general_read(path, ncols, False))
+                assert outcome(lambda: read_numeric_table(path, ncols, False)) == expected, (text, ncols)

@@ -121,15 +121,14 @@ def _parse_canonical(data: bytes, separators: bytes, ncols: Optional[int]) -> Op
     ``data``: separators normalised to single-byte ``' '`` / ``'\\n'``, trailing blanks removed;
     ``separators``: its bytes that are not part of a number, in order.
     Applies when numbers are separated by exactly one byte (no leading blanks, no blank lines)
-    and are all integers, or all have the same number F >= 1 of digits after the point (what
-    ``%d`` and ``%.Nf`` write). The numbers are then read as integers by numpy's C parser (with
-    the points removed) and divided by 10**F, exact below 2**53 as in :func:`_parse_fast`.
+    and are all integers (:func:`_read_integers`), or all have the same number F >= 1 of digits
+    after the point (:func:`_read_fixed_decimals`): what ``%d`` and ``%.Nf`` write.
     Returns None for any other file.
     """
     # With exactly one separator between two numbers there is one number more than separators.
     # For rows of ncols numbers, the separators must be ncols - 1 blanks per line; then a line
-    # with extra blanks (or a blank line) holds fewer than ncols numbers, and the count of
-    # numbers parsed below falls short. A flat list needs the layout checked here.
+    # with extra blanks (or a blank line) holds fewer than ncols numbers, which the readers
+    # below notice. A flat list needs the layout checked here.
     count = len(separators) + 1
     if ncols is not None:
         rows = separators.count(b"\n") + 1
@@ -138,58 +137,84 @@ def _parse_canonical(data: bytes, separators: bytes, ncols: Optional[int]) -> Op
     elif (data[:1] in (b" ", b"\n") or b"  " in data or b" \n" in data or b"\n " in data
           or b"\n\n" in data):
         return None
+    values = _read_fixed_decimals(data, count) if b"." in data else _read_integers(data, count)
+    if values is None or ncols is None:
+        return values
+    return values.reshape(-1, ncols)
+
+
+def _read_fixed_decimals(data: bytes, count: int) -> Optional[np.ndarray]:
+    """``count`` numbers ``[sign]digits.F digits``, one separator byte apart, or None.
+
+    Every number is located from its point: the F digits follow it, then a separator; the digits
+    before it run back to the byte after the previous number's separator, the first of them
+    possibly a sign. Each of those bytes is checked, so anything else (a blank too many, a
+    second point, a sign inside a number) gives None. The digits make an integer M below 2**53
+    and M / 10**F is the exact double of the decimal (see :func:`_parse_fast`).
+    """
+    first = data.index(b".")
+    ends = [i for i in (data.find(b" ", first), data.find(b"\n", first)) if i >= 0]
+    fraction_digits = (min(ends) if ends else len(data)) - first - 1
+    if not 1 <= fraction_digits <= _MAX_DIGITS:
+        return None
+    byte = np.frombuffer(data + b" " * (fraction_digits + 1), dtype=np.uint8)  # gathers stay inside
+    point_at = np.flatnonzero(byte == 46)
+    if len(point_at) != count or (byte[point_at + fraction_digits + 1] > 32).any():
+        return None
+    mantissa = np.zeros(count, dtype=np.int64)
+    for offset in range(1, fraction_digits + 1):
+        digit = byte[point_at + offset] - np.uint8(48)
+        if (digit >= 10).any():
+            return None
+        mantissa += digit.astype(np.int64) * _POW10_INT[fraction_digits - offset]
+    start = np.empty(count, dtype=np.int64)
+    start[0] = 0
+    start[1:] = point_at[:-1] + fraction_digits + 2
+    length = point_at - start  # bytes before the point: digits, the first may be a sign
+    longest = int(length.max())
+    if longest > _MAX_DIGITS + 1 - fraction_digits:
+        return None  # possibly more than 15 digits
+    negative = np.zeros(count, dtype=bool)
+    for offset in range(1, longest + 1):
+        inside = length >= offset
+        before = byte[point_at - offset]
+        digit = before - np.uint8(48)
+        is_digit = digit < 10
+        sign = (length == offset) & ((before == 45) | (before == 43))
+        if (inside & ~is_digit & ~sign).any():
+            return None
+        mantissa += np.where(inside & is_digit, digit, 0).astype(np.int64) * _POW10_INT[fraction_digits + offset - 1]
+        negative |= sign & (before == 45)
+    if (mantissa >= 2 ** 53).any():
+        return None
+    values = mantissa.astype(np.float64) / _POW10_FLOAT[fraction_digits]
+    np.negative(values, out=values, where=negative)  # keeps -0.0 for "-0.000", as float() does
+    return values
+
+
+def _read_integers(data: bytes, count: int) -> Optional[np.ndarray]:
+    """``count`` integers, one separator byte apart, read by numpy's C integer parser, or None."""
     minus_at = None
-    byte = None
     if b"-" in data or b"+" in data:
-        # Signs only first in a number and followed by a digit or the point.
+        # Signs only first in a number and followed by a digit.
         byte = np.frombuffer(data + b" ", dtype=np.uint8)
         sign_at = np.flatnonzero(((byte == 45) | (byte == 43)) if b"+" in data else (byte == 45))
         before = byte[sign_at - 1]
-        after = byte[sign_at + 1] - 46  # '.' -> 0, '/' -> 1, digits -> 2..11
-        if ((before > 32) & (sign_at > 0)).any() or ((after == 1) | (after > 11)).any():
+        after = byte[sign_at + 1] - np.uint8(48)
+        if ((before > 32) & (sign_at > 0)).any() or (after >= 10).any():
             return None
         minus_at = sign_at[byte[sign_at] == 45]
-    fraction_digits = 0
-    if b"." in data:
-        first = data.index(b".")
-        ends = [i for i in (data.find(b" ", first), data.find(b"\n", first)) if i >= 0]
-        fraction_digits = (min(ends) if ends else len(data)) - first - 1
-        if not 1 <= fraction_digits <= _MAX_DIGITS:
-            return None
-        if byte is None:
-            byte = np.frombuffer(data + b" ", dtype=np.uint8)
-        point_at = np.flatnonzero(byte == 46)
-        if len(point_at) != count:
-            return None
-        # Every point is followed by F digits and a separator: one point per number, same F.
-        for offset in range(1, fraction_digits + 1):
-            if ((byte[point_at + offset] - 48) >= 10).any():
-                return None
-        if (byte[point_at + fraction_digits + 1] > 32).any():
-            return None
-        data = data.translate(None, b".")
     integers = np.fromstring(data, dtype=np.int64, sep=" ")
-    limit = 2 ** 53 if fraction_digits else _INT_PARSE_LIMIT
-    if len(integers) != count or (integers >= limit).any() or (integers <= -limit).any():
+    if len(integers) != count or (integers >= _INT_PARSE_LIMIT).any() or (integers <= -_INT_PARSE_LIMIT).any():
         return None
     if minus_at is not None and len(minus_at) and not integers.all():
-        # float("-0.0") is -0.0, which the integers lost; _parse_fast keeps the sign.
-        if fraction_digits:
-            # A zero's digits before its point are zeros: skip them, then look for the minus.
-            at = point_at[integers == 0] - 1
-            while len(at) and (byte[at] == 48).any():
-                at = at - (byte[at] == 48)
-            if (byte[at] == 45).any():
-                return None
-        else:
-            # The number after a minus is the one after as many separators as precede it.
-            separator_at = np.flatnonzero(byte <= 32)[:-1]  # without the appended blank
-            if (integers[np.searchsorted(separator_at, minus_at)] == 0).any():
-                return None
-    values = integers.astype(np.float64)
-    if fraction_digits:
-        values /= _POW10_FLOAT[fraction_digits]
-    return values if ncols is None else values.reshape(-1, ncols)
+        # float("-0") is -0.0, which the integers lost; _parse_fast keeps the sign. The number
+        # after a minus is the one after as many separators as precede it.
+        separator_at = np.flatnonzero(byte <= 32)[:-1]  # without the appended blank
+        if (integers[np.searchsorted(separator_at, minus_at)] == 0).any():
+            return None
+    # int64 -> float64 rounds to nearest like float() on the decimal: the integer is exact.
+    return integers.astype(np.float64)
 
 
 def _parse_fast(raw: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
