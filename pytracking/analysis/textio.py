@@ -194,6 +194,10 @@ def _read_fixed_decimals(data: bytes, count: int) -> Optional[np.ndarray]:
 
 def _read_integers(data: bytes, count: int) -> Optional[np.ndarray]:
     """``count`` integers, one separator byte apart, read by numpy's C integer parser, or None."""
+    if len(data) == 2 * count - 1:
+        # One byte per number (0/1 label files): every other byte, if all are digits.
+        digits = np.frombuffer(data, dtype=np.uint8)[::2] - np.uint8(48)
+        return digits.astype(np.float64) if (digits < 10).all() else None
     minus_at = None
     if b"-" in data or b"+" in data:
         # Signs only first in a number and followed by a digit.
