@@ -227,8 +227,9 @@ def _parse_fast(raw: bytes, ncols: Optional[int]) -> Optional[np.ndarray]:
     Returns the values exactly as :func:`float` gives them, or None when the file needs the
     general parser: other characters (exponents, NaN, inf, comments, non-ASCII text), blank
     lines inside the file, a line with the wrong number of fields, malformed numbers, or more
-    than 15 digits in one number. The general parser then either accepts the file with the same
-    values or raises the error that names the line.
+    digits than exact conversion allows (15 in a number with a point, 18 in an integer). The
+    general parser then either accepts the file with the same values or raises the error that
+    names the line.
 
     Each number is read as its digits ``M`` (an integer below 2**53, so exact in float64) and its
     count ``F`` of digits after the point; ``M / 10**F`` divides two exactly representable numbers
