@@ -61,6 +61,9 @@ class EnvSettings:
     pretrained_networks_dir: str = ""
     synthetic_dir: str = ""
     lmdb_dir: str = ""
+    #: Parsed evaluation annotations as .npy files (see pytracking.analysis.textio.AnnotationCache);
+    #: empty = no cache.
+    annotation_cache_dir: str = ""
     lasot_dir: str = ""
     got10k_dir: str = ""
     trackingnet_dir: str = ""

@@ -118,6 +118,9 @@ def evaluate_tracker(sequences: SequenceT, boxes: Mapping[str, np.ndarray], name
     preds = [boxes[s.name] for s in sequences]
     gts = [s.ground_truth_rect for s in sequences]
     result = TrackerEvaluation(name=name, sequences=names)
+    # Resolved before any protocol runs: a caller that drops the GOT-10k protocol on an unknown
+    # image size then retries without having computed the other protocols twice.
+    image_wh = [_image_wh(s) for s in sequences] if "got10k" in protocols else None
     try:
         if "pytracking" in protocols:
             result.pytracking = pytracking_curves(
@@ -125,7 +128,7 @@ def evaluate_tracker(sequences: SequenceT, boxes: Mapping[str, np.ndarray], name
                 lasot_style=[s.dataset in LASOT_STYLE_DATASETS for s in sequences],
                 frame_interval=frame_interval, names=names)
         if "got10k" in protocols:
-            result.got10k = got10k_ious(preds, gts, image_wh=[_image_wh(s) for s in sequences],
+            result.got10k = got10k_ious(preds, gts, image_wh=image_wh,
                                         covers=[getattr(s, "cover", None) for s in sequences],
                                         frame_interval=frame_interval, names=names)
         if "pysot" in protocols:

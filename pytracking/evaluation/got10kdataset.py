@@ -24,8 +24,8 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from ltr.admin.environment import DatasetPathError, env_settings, require_dataset_dir
-from pytracking.analysis.textio import read_boxes, read_flags
-from pytracking.evaluation.data import BaseDataset, Sequence, SequenceList
+from pytracking.analysis.textio import AnnotationCache, annotation_cache_from_settings, read_boxes, read_flags
+from pytracking.evaluation.data import BaseDataset, NumberedFrames, Sequence, SequenceList
 
 GOT10K_LAYOUT = ("<root>/{val,test}/list.txt and <root>/{val,test}/<seq>/{00000001.jpg,..., groundtruth.txt, "
                  "absence.label, cover.label, meta_info.ini}")
@@ -69,29 +69,30 @@ def _count_jpgs(folder: Path) -> int:
 
 
 def load_got10k_layout_sequence(seq_dir: Path, name: str, dataset: str,
-                                attributes: Optional[Dict[str, bool]] = None) -> Sequence:
+                                attributes: Optional[Dict[str, bool]] = None,
+                                cache: Optional[AnnotationCache] = None) -> Sequence:
     """Build a Sequence from one GOT-10k-layout folder, reading annotations only.
 
     When ``groundtruth.txt`` has one line per frame the frame count is the number of lines;
     with a single line (withheld test ground truth) the ``.jpg`` files are counted.
-    Frame paths follow the official ``%08d.jpg`` naming.
+    Frame paths follow the official ``%08d.jpg`` naming. ``cache`` keeps the parsed annotation
+    files (see :class:`~pytracking.analysis.textio.AnnotationCache`).
     """
     anno_file = seq_dir / "groundtruth.txt"
     if not anno_file.is_file():
         raise DatasetPathError(f"{dataset}: sequence '{name}' has no {anno_file}; expected {GOT10K_LAYOUT}.")
-    gt = read_boxes(anno_file, allow_nonfinite=True)
+    gt = read_boxes(anno_file, allow_nonfinite=True, cache=cache)
     if len(gt) == 0:
         raise DatasetPathError(f"{dataset}: {anno_file} is empty.")
     num_frames = len(gt) if len(gt) > 1 else _count_jpgs(seq_dir)
     num_frames = max(num_frames, 1)
-    prefix = os.path.join(str(seq_dir), "")
-    frames = [f"{prefix}{i:08d}.jpg" for i in range(1, num_frames + 1)]
+    frames = NumberedFrames(os.path.join(str(seq_dir), ""), num_frames)
 
     def optional_label(file_name: str) -> Optional[np.ndarray]:
         path = seq_dir / file_name
         if not path.is_file():
             return None
-        values = read_flags(path)
+        values = read_flags(path, cache=cache)
         if len(values) != num_frames:
             raise DatasetPathError(f"{dataset}: {path} has {len(values)} values for {num_frames} frames.")
         return values
@@ -130,6 +131,7 @@ class GOT10kLayoutDataset(BaseDataset):
                                    f"expected {GOT10K_LAYOUT}.")
         self.sequence_names = listed
         self._sequences: Optional[SequenceList] = None
+        self._annotation_cache = annotation_cache_from_settings()
 
     def _attributes(self, name: str) -> Optional[Dict[str, bool]]:
         return None
@@ -137,7 +139,8 @@ class GOT10kLayoutDataset(BaseDataset):
     def get_sequence_list(self) -> SequenceList:
         if self._sequences is None:
             self._sequences = SequenceList(
-                load_got10k_layout_sequence(self.split_dir / s, s, self.dataset, self._attributes(s))
+                load_got10k_layout_sequence(self.split_dir / s, s, self.dataset, self._attributes(s),
+                                            self._annotation_cache)
                 for s in self.sequence_names)
         return self._sequences
 

@@ -17,8 +17,8 @@ from importlib import resources
 from typing import Dict, Iterable, List, Optional
 
 from ltr.admin.environment import DatasetPathError, env_settings, require_dataset_dir
-from pytracking.analysis.textio import read_boxes
-from pytracking.evaluation.data import BaseDataset, Sequence, SequenceList
+from pytracking.analysis.textio import annotation_cache_from_settings, read_boxes
+from pytracking.evaluation.data import BaseDataset, NumberedFrames, Sequence, SequenceList
 
 OTB_LAYOUT = "<root>/<Seq>/{img/%04d.jpg, groundtruth_rect.txt}"
 
@@ -52,14 +52,15 @@ class OTBDataset(BaseDataset):
                                    f"(or SLT_OTB_DIR), or pass sequences=[...] for a subset.")
         self.sequence_info = info
         self._sequences: Optional[SequenceList] = None
+        self._annotation_cache = annotation_cache_from_settings()
 
     def _construct_sequence(self, info: Dict) -> Sequence:
         init_omit = int(info.get("initOmit", 0))
         first, last = int(info["startFrame"]) + init_omit, int(info["endFrame"])
         nz, ext = int(info["nz"]), info["ext"]
-        prefix = os.path.join(str(self.root), info["path"], "")
-        frames = [f"{prefix}{i:0{nz}d}.{ext}" for i in range(first, last + 1)]
-        gt = read_boxes(self.root / info["anno_path"], allow_nonfinite=True)[init_omit:]
+        frames = NumberedFrames(os.path.join(str(self.root), info["path"], ""), last + 1 - first, first=first,
+                                digits=nz, suffix=f".{ext}")
+        gt = read_boxes(self.root / info["anno_path"], allow_nonfinite=True, cache=self._annotation_cache)[init_omit:]
         return Sequence(info["name"], frames, "otb", gt, object_class=info.get("object_class"))
 
     def get_sequence_list(self) -> SequenceList:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence as SequenceT, Tuple, Union
 
 from ltr.admin.environment import DatasetPathError, env_settings, require_dataset_dir
-from pytracking.analysis.textio import read_boxes
+from pytracking.analysis.textio import annotation_cache_from_settings, read_boxes
 from pytracking.evaluation.data import BaseDataset, Sequence, SequenceList
 
 TRACKINGNET_LAYOUT = "<root>/TEST/{anno/<seq>.txt, frames/<seq>/<i>.jpg}"
@@ -54,9 +54,10 @@ class TrackingNetDataset(BaseDataset):
             listed = [by_name[w] for w in wanted]
         self.sequence_entries = listed
         self._sequences: Optional[SequenceList] = None
+        self._annotation_cache = annotation_cache_from_settings()
 
     def _construct_sequence(self, set_name: str, name: str) -> Sequence:
-        gt = read_boxes(self.root / set_name / "anno" / f"{name}.txt")
+        gt = read_boxes(self.root / set_name / "anno" / f"{name}.txt", cache=self._annotation_cache)
         frames_dir = self.root / set_name / "frames" / name
         if not frames_dir.is_dir():
             raise DatasetPathError(f"TrackingNet: frames folder '{frames_dir}' is missing; expected {TRACKINGNET_LAYOUT}.")
