@@ -207,15 +207,18 @@ def test_evaluate_tracker_applies_lasot_rules_by_dataset():
     assert result.summary()["sequences"] == 1
 
 
-def test_lasot_scale_is_fast():
-    import time
+def test_lasot_scale_runs_in_blocks():
+    """280 x 2,500 frames in one call (the speed is benchmarks/eval_speed.py's to report): the
+    blocked computation gives every sequence the curves it gets alone."""
     rng = np.random.default_rng(0)
     gts = [np.c_[rng.uniform(0, 500, (2500, 2)), rng.uniform(5, 100, (2500, 2))] for _ in range(280)]
     preds = [g + rng.normal(0, 5, g.shape) for g in gts]
     vis = [rng.random(2500) > 0.1 for _ in range(280)]
-    start = time.perf_counter()
-    pytracking_curves(preds, gts, target_visible=vis, lasot_style=True)
-    assert time.perf_counter() - start < 2.0  # typically ~0.15 s; generous for a shared CPU
+    curves = pytracking_curves(preds, gts, target_visible=vis, lasot_style=True)
+    assert curves.success.shape == (280, 21)
+    for i in (0, 137, 279):
+        alone = pytracking_curves([preds[i]], [gts[i]], target_visible=[vis[i]], lasot_style=True)
+        np.testing.assert_array_equal(curves.success[i], alone.success[0])
 
 
 def test_pixel_conventions_give_the_same_iou():
