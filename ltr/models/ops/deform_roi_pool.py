@@ -1,0 +1,250 @@
+"""Deformable RoI pooling (DeformablePSROIPool with group_size 1) in plain PyTorch.
+
+This re-states the ``DeformablePSROIPoolForwardKernel`` that SiamAttn compiles (mmdetection v1,
+``deform_pool_cuda_kernel.cu``) with tensor operations, so the same code runs on CPU and GPU.
+For RoI ``n`` = ``[b, x1, y1, x2, y2]`` (input-image pixels), scale ``s`` and ``P x P`` bins:
+
+1. ``sw = round(x1) * s - 0.5``, ``sh = round(y1) * s - 0.5``, ``ew = (round(x2) + 1) * s - 0.5``,
+   ``eh = (round(y2) + 1) * s - 0.5`` with C ``round`` (half away from zero);
+   ``rw = max(ew - sw, 0.1)``, ``rh = max(eh - sh, 0.1)``; bins are ``rw / P`` by ``rh / P``.
+2. Bin ``(ph, pw)`` is translated by ``offsets[n, 0, part(ph), part(pw)] * trans_std * rw`` along x
+   and ``offsets[n, 1, ...] * trans_std * rh`` along y (channel 0 is x); ``part(p) =
+   floor(p / P * Q)`` for a ``Q x Q`` offset grid, i.e. the bin itself when ``Q == P``.
+3. ``S x S`` samples (``S = sample_per_part``) sit at the *starts* of the sub-bins:
+   ``w = wstart + iw * rw / P / S``, ``h = hstart + ih * rh / P / S``.
+4. A sample with ``w < -0.5``, ``w > W - 0.5``, ``h < -0.5`` or ``h > H - 0.5`` is skipped; any
+   other is clamped to ``[0, W - 1] x [0, H - 1]`` and interpolated bilinearly between its
+   ``floor`` and ``ceil`` neighbours.
+5. The bin is the mean of its valid samples, 0 if it has none. Output channel ``c`` reads
+   input channel ``c`` (group_size 1: not position-sensitive).
+
+Why not ``torchvision.ops.roi_align``: roi_align does not round the RoI corners, has no -0.5
+shift of the rounded corners (it uses ``aligned`` = x * s - 0.5 on unrounded ones), samples at
+sub-bin *centres*, counts out-of-map samples as zeros in the average instead of skipping them
+(it divides by the full sample count), has no 0.1 minimum RoI size in this form, and has no
+per-bin translation. The outputs therefore differ on every RoI, not only at the borders.
+
+Gradients (through autograd) reach ``features`` and ``offsets``; RoIs receive none, as in the
+kernel. Autograd of this forward *is* the kernel's backward: the feature gradient scatters
+``grad / count`` with the bilinear weights, and the offset gradient is the bilinear derivative at
+the clamped point (``U(ceil) - U(floor)`` combinations times ``trans_std * rw`` or ``rh``). The
+kernel does not mask the clamp; at a clamped coordinate ``floor == ceil``, so its derivative
+along that axis is 0, which is exactly what autograd of the clamp gives. Skipped samples
+contribute nothing to either gradient. ``tests/test_deform_ops.py`` checks forward and
+backward against loop re-statements of both kernels.
+
+Precision: geometry is computed in ``features.dtype`` (at least float32), and ``spatial_scale``
+and ``trans_std`` are first rounded to float32 because the kernel receives them as C ``float``.
+Memory: the four bilinear corners of every sample are gathered, i.e. ``K * P * P * S * S * 4 * C``
+values are held for the backward pass.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+__all__ = ["deform_roi_pool", "DeformRoIPoolingPack"]
+
+
+def _round_half_away_from_zero(values: torch.Tensor) -> torch.Tensor:
+    """C ``round``: halves go away from zero (``torch.round`` rounds halves to even)."""
+    magnitude = values.abs()
+    floor = magnitude.floor()
+    rounded = torch.where(magnitude - floor >= 0.5, floor + 1.0, floor)
+    return torch.copysign(rounded, values)
+
+
+def _as_c_float(value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A kernel argument declared ``float`` in C, then cast to the data type."""
+    return torch.tensor(float(value), dtype=torch.float32, device=device).to(dtype)
+
+
+def _check_inputs(features: torch.Tensor, rois: torch.Tensor, offsets: Optional[torch.Tensor], out_size: int,
+                  sample_per_part: int) -> None:
+    if features.dim() != 4:
+        raise ValueError(f"deform_roi_pool: features must be (N, C, H, W), got shape {tuple(features.shape)}")
+    if not features.is_floating_point():
+        raise ValueError(f"deform_roi_pool: features must be floating point, got {features.dtype}")
+    if rois.dim() != 2 or rois.shape[1] != 5:
+        raise ValueError("deform_roi_pool: rois must be (K, 5) rows [batch_index, x1, y1, x2, y2], "
+                         f"got shape {tuple(rois.shape)}")
+    if out_size < 1 or sample_per_part < 1:
+        raise ValueError(f"deform_roi_pool: out_size ({out_size}) and sample_per_part ({sample_per_part}) "
+                         "must be >= 1")
+    if offsets is not None:
+        if offsets.dim() != 4 or offsets.shape[0] != rois.shape[0] or offsets.shape[1] != 2 \
+                or offsets.shape[2] != offsets.shape[3]:
+            raise ValueError(f"deform_roi_pool: offsets must be (K={rois.shape[0]}, 2, Q, Q) with channel 0 = x "
+                             f"and 1 = y, got shape {tuple(offsets.shape)}; pass None for no translation")
+
+
+def deform_roi_pool(features: torch.Tensor, rois: torch.Tensor, offsets: Optional[torch.Tensor],
+                    spatial_scale: float, out_size: int, sample_per_part: int = 4,
+                    trans_std: float = 0.1) -> torch.Tensor:
+    """Deformable RoI pooling with the semantics of the official CUDA kernel (see the module doc).
+
+    Args:
+        features: (N, C, H, W) feature maps.
+        rois: (K, 5) rows ``[batch_index, x1, y1, x2, y2]`` in input-image pixels (the batch
+            index is truncated to an integer as the kernel does). No gradient flows to them.
+        offsets: (K, 2, Q, Q) normalised bin translations (channel 0 = x, channel 1 = y; Q is
+            the part size, ``out_size`` in practice), or None for no translation.
+        spatial_scale: factor from image pixels to feature cells.
+        out_size: P, the number of bins along each axis.
+        sample_per_part: S, samples per bin along each axis.
+        trans_std: scale applied to ``offsets`` (translation = offset * trans_std * RoI size).
+
+    Returns:
+        (K, C, P, P): the mean of the valid samples of each bin, 0 for a bin without one.
+    """
+    out_size, sample_per_part = int(out_size), int(sample_per_part)
+    _check_inputs(features, rois, offsets, out_size, sample_per_part)
+    num_images, channels, height, width = features.shape
+    num_rois = rois.shape[0]
+    if num_rois == 0:
+        return features.new_zeros(0, channels, out_size, out_size)
+    device = features.device
+    dtype = torch.promote_types(features.dtype, torch.float32)  # geometry precision
+    rois = rois.detach().to(device=device, dtype=dtype)
+    batch_index = rois[:, 0].long()
+    if bool(((batch_index < 0) | (batch_index >= num_images)).any()):
+        raise ValueError(f"deform_roi_pool: rois[:, 0] holds a batch index outside [0, {num_images - 1}] "
+                         f"(features have N={num_images})")
+
+    scale = _as_c_float(spatial_scale, dtype, device)
+    corners = _round_half_away_from_zero(rois[:, 1:])
+    start_w = corners[:, 0] * scale - 0.5
+    start_h = corners[:, 1] * scale - 0.5
+    end_w = (corners[:, 2] + 1.0) * scale - 0.5
+    end_h = (corners[:, 3] + 1.0) * scale - 0.5
+    roi_w = (end_w - start_w).clamp(min=0.1)
+    roi_h = (end_h - start_h).clamp(min=0.1)
+    bin_w, bin_h = roi_w / out_size, roi_h / out_size
+    sub_w, sub_h = bin_w / sample_per_part, bin_h / sample_per_part
+
+    bins = torch.arange(out_size, device=device, dtype=dtype)
+    # (K, P, P) bin starts, index order (n, ph, pw) as the kernel's output.
+    wstart = (bins[None, :] * bin_w[:, None] + start_w[:, None])[:, None, :].expand(num_rois, out_size, out_size)
+    hstart = (bins[None, :] * bin_h[:, None] + start_h[:, None])[:, :, None].expand(num_rois, out_size, out_size)
+    if offsets is not None:
+        part_size = offsets.shape[-1]
+        part = torch.floor(bins / out_size * part_size).long().clamp(max=part_size - 1)
+        trans = offsets.to(dtype)[:, :, part][:, :, :, part] * _as_c_float(trans_std, dtype, device)
+        wstart = wstart + trans[:, 0] * roi_w[:, None, None]
+        hstart = hstart + trans[:, 1] * roi_h[:, None, None]
+
+    steps = torch.arange(sample_per_part, device=device, dtype=dtype)
+    # Samples: x varies with iw only, y with ih only -> (K, P, P, S) each.
+    w = wstart[..., None] + steps * sub_w[:, None, None, None]
+    h = hstart[..., None] + steps * sub_h[:, None, None, None]
+    valid_w = (w >= -0.5) & (w <= width - 0.5)
+    valid_h = (h >= -0.5) & (h <= height - 0.5)
+    valid = valid_h[..., :, None] & valid_w[..., None, :]            # (K, P, P, S_h, S_w)
+    count = valid.sum(dim=(-2, -1))                                  # (K, P, P)
+
+    w = w.clamp(0.0, width - 1.0)
+    h = h.clamp(0.0, height - 1.0)
+    x_lo, x_hi = w.detach().floor(), w.detach().ceil()
+    y_lo, y_hi = h.detach().floor(), h.detach().ceil()
+    dist_x, dist_y = w - x_lo, h - y_lo                              # differentiable in the offsets
+    wx = torch.stack([1.0 - dist_x, dist_x], dim=-1)                 # (K, P, P, S_w, 2): [floor, ceil]
+    wy = torch.stack([1.0 - dist_y, dist_y], dim=-1)                 # (K, P, P, S_h, 2)
+    col = torch.stack([x_lo, x_hi], dim=-1).long()
+    row = torch.stack([y_lo, y_hi], dim=-1).long()
+
+    # Corner weight and flat index for every (sample_h, sample_w, corner_h, corner_w).
+    weight = wy[..., :, None, :, None] * wx[..., None, :, None, :]   # (K, P, P, S_h, S_w, 2, 2)
+    weight = weight * valid[..., None, None].to(dtype)
+    pixel = row[..., :, None, :, None] * width + col[..., None, :, None, :]
+    pixel = pixel + (batch_index * (height * width))[:, None, None, None, None, None, None]
+
+    taps = sample_per_part * sample_per_part * 4
+    flat = features.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)
+    gathered = flat.index_select(0, pixel.reshape(-1)).view(num_rois * out_size * out_size, taps, channels)
+    summed = torch.bmm(weight.reshape(-1, 1, taps).to(features.dtype), gathered)   # (K*P*P, 1, C)
+    pooled = summed.view(num_rois, out_size, out_size, channels) \
+        / count.clamp(min=1).to(features.dtype)[..., None]
+    return pooled.permute(0, 3, 1, 2).contiguous()
+
+
+class DeformRoIPoolingPack(nn.Module):
+    """Two-pass deformable RoI pooling with an offset MLP, as the official ``DeformRoIPoolingPack``.
+
+    ``forward(features, rois)``: (a) pool without translation, (b) predict per-bin offsets
+    ``offset_fc(pooled.view(K, -1)).view(K, 2, P, P)`` (first P*P outputs are x offsets in
+    row-major (ph, pw) order, the next P*P the y offsets), (c) pool again with them. Gradients
+    reach the features through both passes. With ``no_trans=True`` there is no ``offset_fc`` and
+    forward is the single untranslated pooling.
+
+    ``offset_fc`` is ``num_offset_fcs`` Linear layers with ReLU between them (keys ``offset_fc.0``,
+    ``.2``, ``.4`` for the default 3): in = P*P*out_channels, hidden = ``deform_fc_channels``,
+    out = 2*P*P; the last layer starts at zero, so a fresh module pools untranslated.
+
+    Args:
+        spatial_scale: factor from RoI pixels to feature cells.
+        out_size: P.
+        out_channels: channels of the pooled features (must equal the input's channels).
+        no_trans: pool without translation and build no offset MLP.
+        group_size: must be 1 (position-sensitive pooling is not used by SiamAttn).
+        part_size: must be None or ``out_size`` (the offset MLP predicts one offset per bin).
+        sample_per_part: samples per bin along each axis.
+        trans_std: offset scale (the official class defaults to 0.0; SiamAttn passes 0.1).
+        num_offset_fcs: Linear layers in the offset MLP.
+        deform_fc_channels: hidden width of the offset MLP.
+    """
+
+    def __init__(self, spatial_scale: float, out_size: int, out_channels: int, no_trans: bool = False,
+                 group_size: int = 1, part_size: Optional[int] = None, sample_per_part: int = 4,
+                 trans_std: float = 0.1, num_offset_fcs: int = 3, deform_fc_channels: int = 1024) -> None:
+        super().__init__()
+        if group_size != 1:
+            raise ValueError(f"DeformRoIPoolingPack: group_size={group_size} is not supported (only 1, "
+                             "the non-position-sensitive pooling SiamAttn uses)")
+        if part_size is not None and part_size != out_size:
+            raise ValueError(f"DeformRoIPoolingPack: part_size={part_size} must be None or out_size={out_size}, "
+                             "because offset_fc predicts one offset per bin")
+        if num_offset_fcs < 1:
+            raise ValueError(f"DeformRoIPoolingPack: num_offset_fcs={num_offset_fcs} must be >= 1")
+        self.spatial_scale = float(spatial_scale)
+        self.out_size = int(out_size)
+        self.out_channels = int(out_channels)
+        self.no_trans = bool(no_trans)
+        self.sample_per_part = int(sample_per_part)
+        self.trans_std = float(trans_std)
+        self.num_offset_fcs = int(num_offset_fcs)
+        self.deform_fc_channels = int(deform_fc_channels)
+        if not self.no_trans:
+            layers = []
+            in_features = self.out_size * self.out_size * self.out_channels
+            for i in range(self.num_offset_fcs):
+                last = i == self.num_offset_fcs - 1
+                out_features = self.out_size * self.out_size * 2 if last else self.deform_fc_channels
+                layers.append(nn.Linear(in_features, out_features))
+                if not last:
+                    layers.append(nn.ReLU(inplace=True))
+                in_features = out_features
+            self.offset_fc = nn.Sequential(*layers)
+            nn.init.zeros_(self.offset_fc[-1].weight)
+            nn.init.zeros_(self.offset_fc[-1].bias)
+
+    def _pool(self, features: torch.Tensor, rois: torch.Tensor, offsets: Optional[torch.Tensor]) -> torch.Tensor:
+        return deform_roi_pool(features, rois, offsets, self.spatial_scale, self.out_size,
+                               self.sample_per_part, self.trans_std)
+
+    def forward(self, features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """features (N, out_channels, H, W), rois (K, 5) image pixels -> (K, out_channels, P, P)."""
+        if features.dim() != 4 or features.shape[1] != self.out_channels:
+            raise ValueError(f"DeformRoIPoolingPack expects features (N, {self.out_channels}, H, W), "
+                             f"got {tuple(features.shape)}")
+        untranslated = self._pool(features, rois, None)
+        if self.no_trans:
+            return untranslated
+        num_rois = rois.shape[0]
+        offsets = self.offset_fc(untranslated.reshape(num_rois, -1)).view(num_rois, 2, self.out_size, self.out_size)
+        return self._pool(features, rois, offsets)
+
+    def extra_repr(self) -> str:
+        return (f"spatial_scale={self.spatial_scale}, out_size={self.out_size}, out_channels={self.out_channels}, "
+                f"no_trans={self.no_trans}, sample_per_part={self.sample_per_part}, trans_std={self.trans_std}")
