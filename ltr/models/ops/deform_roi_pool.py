@@ -35,12 +35,15 @@ backward against loop re-statements of both kernels.
 
 Precision: geometry is computed in ``features.dtype`` (at least float32), and ``spatial_scale``
 and ``trans_std`` are first rounded to float32 because the kernel receives them as C ``float``.
-Memory: the four bilinear corners of every sample are gathered, i.e. ``K * P * P * S * S * 4 * C``
-values are held for the backward pass.
+Computation: each RoI reads a window of its image that holds all its contributing taps (the
+windows share the largest RoI's size); the tap weights are scattered into a dense
+(P * P x window pixels) matrix per RoI, and the pooling is one batched matrix product with the
+windows. Memory is ``K * (P * P + C) * window`` and no gathered copy of the features per sample is
+made; offsets that spread a RoI's bins over the whole map make the window the whole map.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -154,19 +157,59 @@ def deform_roi_pool(features: torch.Tensor, rois: torch.Tensor, offsets: Optiona
     col = torch.stack([x_lo, x_hi], dim=-1).long()
     row = torch.stack([y_lo, y_hi], dim=-1).long()
 
-    # Corner weight and flat index for every (sample_h, sample_w, corner_h, corner_w).
+    # Weight of every (sample_h, sample_w, corner_h, corner_w) tap, the 1 / count of the bin mean folded in.
     weight = wy[..., :, None, :, None] * wx[..., None, :, None, :]   # (K, P, P, S_h, S_w, 2, 2)
-    weight = weight * valid[..., None, None].to(dtype)
-    pixel = row[..., :, None, :, None] * width + col[..., None, :, None, :]
-    pixel = pixel + (batch_index * (height * width))[:, None, None, None, None, None, None]
+    weight = weight * (valid.to(dtype) / count.clamp(min=1).to(dtype)[..., None, None])[..., None, None]
 
-    taps = sample_per_part * sample_per_part * 4
-    flat = features.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)
-    gathered = flat.index_select(0, pixel.reshape(-1)).view(num_rois * out_size * out_size, taps, channels)
-    summed = torch.bmm(weight.reshape(-1, 1, taps).to(features.dtype), gathered)   # (K*P*P, 1, C)
-    pooled = summed.view(num_rois, out_size, out_size, channels) \
-        / count.clamp(min=1).to(features.dtype)[..., None]
-    return pooled.permute(0, 3, 1, 2).contiguous()
+    # Each bin is a sparse combination of the pixels of its RoI's image. Every RoI reads a window
+    # of the map that holds all its contributing taps; scattering the tap weights into a dense
+    # (bins x window pixels) matrix turns the pooling into one batched matrix product. That is
+    # cheaper than gathering K * P * P * S * S * 4 feature vectors, and autograd of the product
+    # gives the kernel's feature gradient (matrix^T grad) and, through the scattered weights, the
+    # bilinear offset gradient, without materialising gathered copies of the features.
+    row_used = valid_h & valid_w.any(dim=-1, keepdim=True)         # (K, P, P, S_h)
+    col_used = valid_w & valid_h.any(dim=-1, keepdim=True)         # (K, P, P, S_w)
+    top, win_h = _window(row, row_used, height)
+    left, win_w = _window(col, col_used, width)
+    local_row = (row - top[:, None, None, None, None]).clamp(0, win_h - 1)   # unused taps have weight 0
+    local_col = (col - left[:, None, None, None, None]).clamp(0, win_w - 1)
+    local_pixel = local_row[..., :, None, :, None] * win_w + local_col[..., None, :, None, :]
+
+    bins_per_roi, window = out_size * out_size, win_h * win_w
+    flat_index = torch.arange(num_rois * bins_per_roi, device=device).view(num_rois, bins_per_roi, 1) * window \
+        + local_pixel.reshape(num_rois, bins_per_roi, -1)
+    matrix = weight.new_zeros(num_rois * bins_per_roi * window) \
+        .index_add(0, flat_index.reshape(-1), weight.reshape(-1))
+    matrix = matrix.view(num_rois, bins_per_roi, window).to(features.dtype)
+    # Windows as rows of the channels-last map: a contiguous row gather, and its backward an index_add.
+    rows = (batch_index * height + top)[:, None] + torch.arange(win_h, device=device)   # (K, win_h)
+    cols = left[:, None] + torch.arange(win_w, device=device)                          # (K, win_w)
+    map_pixel = (rows[:, :, None] * width + cols[:, None, :]).reshape(-1)
+    pixel_rows = features.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)
+    patch = pixel_rows.index_select(0, map_pixel).view(num_rois, window, channels)
+    pooled = torch.bmm(matrix, patch)                                                  # (K, P*P, C)
+    return pooled.view(num_rois, out_size, out_size, channels).permute(0, 3, 1, 2).contiguous()
+
+
+def _window(index: torch.Tensor, used: torch.Tensor, size: int) -> Tuple[torch.Tensor, int]:
+    """Per-RoI start and common length of a window along one axis covering every used tap.
+
+    Args:
+        index: (K, P, P, S, 2) map rows (or columns) of the floor/ceil corners of each sample.
+        used: (K, P, P, S) whether the sample contributes to its bin.
+        size: map height (or width).
+
+    Returns:
+        (start (K,), length): ``start + length <= size``; RoIs without a used tap get start 0.
+    """
+    used = used[..., None].expand_as(index)
+    first = torch.where(used, index, torch.full_like(index, size)).flatten(1).amin(dim=1)
+    last = torch.where(used, index, torch.full_like(index, -1)).flatten(1).amax(dim=1)
+    empty = last < first
+    first = torch.where(empty, torch.zeros_like(first), first)
+    last = torch.where(empty, torch.zeros_like(last), last)
+    length = int((last - first).max()) + 1
+    return first.clamp(max=size - length), length
 
 
 class DeformRoIPoolingPack(nn.Module):
