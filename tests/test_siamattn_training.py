@@ -166,3 +166,21 @@ def test_staged_backbone_and_parameter_groups():
     assert all(p.requires_grad for p in net.backbone.layer3.parameters()) and net.backbone.layer4.training
     assert not any(p.requires_grad for p in net.backbone.layer1.parameters()) and not net.backbone.layer1.training
     assert all(p.requires_grad for p in net.rpn_head.parameters())
+
+
+def test_flt_trainer_unfreezes_the_backbone_at_its_epoch_and_resets_momentum_once():
+    torch.manual_seed(0)
+    net = build_network("siamattn", "tiny")
+    settings = _configured("tiny", backbone_train_epoch=2, backbone_train_layers=("layer4",))
+    optimizer, _ = siamattn_common.build_optimizer(net, settings, "sgd")
+    trainer = object.__new__(siamattn_common.SiamAttnFLTTrainer)   # the hook only, without data
+    trainer.net, trainer.settings, trainer.optimizer = net, settings, optimizer
+    net.train()
+    for epoch, iteration, trains, keeps_state in ((0, 0, False, True), (2, 5, True, True), (2, 0, True, False),
+                                                  (3, 0, True, True)):
+        optimizer.state[net.rpn_head.cls_weight] = {"momentum_buffer": torch.ones(3)}
+        trainer.epoch, trainer.iteration_in_epoch = epoch, iteration
+        trainer.on_epoch_start()
+        assert all(p.requires_grad == trains for p in net.backbone.layer4.parameters())
+        assert not any(p.requires_grad for p in net.backbone.layer3.parameters())
+        assert (len(optimizer.state) > 0) == keeps_state, (epoch, iteration)

@@ -143,7 +143,8 @@ class SiamAttnFLTTrainer(LTRTrainer):
     def on_epoch_start(self) -> None:
         train = self.epoch >= self.settings.backbone_train_epoch
         set_backbone_training(self.net, self.settings.backbone_train_layers, train)
-        if train and self.epoch == self.settings.backbone_train_epoch and self.epoch > 0:
+        switching = self.epoch == self.settings.backbone_train_epoch > 0 and self.iteration_in_epoch == 0
+        if train and switching:  # not again when a run resumes inside the switch epoch
             self.optimizer.state.clear()
 
 
