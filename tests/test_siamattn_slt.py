@@ -192,3 +192,19 @@ def test_tiny_flt_slt_run_tracker_run_analysis_chain(tmp_path, monkeypatch, caps
                           str(results / "siamattn" / "tiny"), "--json", str(out_json)]) == 0
     scores = json.loads(out_json.read_text())
     assert 0.0 <= scores["AO"] <= 100.0 and 0.0 <= scores["AUC"] <= 100.0
+
+
+def test_mask_is_warped_over_its_roi_and_gives_the_rotated_rectangle():
+    from pytracking.tracker.siamattn.mask import box_polygon, mask_polygon, warp_mask_to_image
+
+    # Crop of side 100 px centred at image point (60, 50), 2 crop pixels per image pixel: the RoI
+    # [40, 30, 80, 70] of the crop is the image region x in [55, 75), y in [40, 60).
+    image_mask = warp_mask_to_image(np.ones((16, 16), np.float32), [40.0, 30.0, 80.0, 70.0], [60.0, 50.0],
+                                    2.0, 100, (100, 120))
+    rows, cols = np.nonzero(image_mask > 0.5)
+    assert (cols.min(), cols.max(), rows.min(), rows.max()) == (55, 74, 40, 59)
+    polygon = np.array(mask_polygon(image_mask, 0.5, [0, 0, 10, 10])).reshape(4, 2)
+    np.testing.assert_allclose(np.sort(polygon[:, 0])[[0, -1]], [55, 74], atol=1)
+    np.testing.assert_allclose(np.sort(polygon[:, 1])[[0, -1]], [40, 59], atol=1)
+    # A mask below the area limit falls back to the box's corners.
+    assert mask_polygon(np.zeros((100, 120), np.float32), 0.5, [1, 2, 3, 4]) == box_polygon([1, 2, 3, 4])

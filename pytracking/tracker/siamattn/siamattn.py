@@ -2,8 +2,8 @@
 
 ``track`` returns the state box (``target_bbox``, xywh: what OPE benchmarks report) and the mask
 polygon (``polygon``: 8 floats, the min-area rectangle of the mask's largest contour, or the box
-corners; what VOT-style protocols report). With ``--debug`` the mask over the search crop is shown
-in visdom as well.
+corners; what VOT-style protocols report). With ``--debug`` the mask warped into the image is shown
+in visdom as well (caption 'mask').
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Dict
 
 import numpy as np
+
 from ltr.models.tracking.siamattn import SiamAttnConfig
 from pytracking.tracker.common.siamese_core import SearchResult
 from pytracking.tracker.common.siamese_tracker import SiameseTracker, load_tracker_network
