@@ -18,11 +18,12 @@ For RoI ``n`` = ``[b, x1, y1, x2, y2]`` (input-image pixels), scale ``s`` and ``
 5. The bin is the mean of its valid samples, 0 if it has none. Output channel ``c`` reads
    input channel ``c`` (group_size 1: not position-sensitive).
 
-Why not ``torchvision.ops.roi_align``: roi_align does not round the RoI corners, has no -0.5
-shift of the rounded corners (it uses ``aligned`` = x * s - 0.5 on unrounded ones), samples at
-sub-bin *centres*, counts out-of-map samples as zeros in the average instead of skipping them
-(it divides by the full sample count), has no 0.1 minimum RoI size in this form, and has no
-per-bin translation. The outputs therefore differ on every RoI, not only at the borders.
+Why not ``torchvision.ops.roi_align``: roi_align does not round the RoI corners (with
+``aligned=True`` it shifts the unrounded ``x * s`` by -0.5, without it there is no shift), samples
+at sub-bin *centres* instead of starts, gives samples more than one cell outside the map the
+value 0 and still counts them in the average (instead of skipping them at half a cell), clamps
+the RoI size to at least 1 cell (unaligned) or not at all (instead of 0.1), and has no per-bin
+translation. The outputs differ on every RoI, not only at the borders.
 
 Gradients (through autograd) reach ``features`` and ``offsets``; RoIs receive none, as in the
 kernel. Autograd of this forward *is* the kernel's backward: the feature gradient scatters
