@@ -99,7 +99,7 @@ TARGET_SLT_OVER_FLT = 2.0
 TARGET_BATCHED_SPEEDUP = 3.0
 #: The batched-speedup target is stated for the tiny model with k = 8 episodes.
 SPEEDUP_TARGET_SIZE, SPEEDUP_TARGET_K = "tiny", 8
-KNOWN_TRACKERS = ("siamrpnpp", "transt", "trdimp", "ostrack")
+KNOWN_TRACKERS = ("siamrpnpp", "siamattn", "transt", "trdimp", "ostrack")
 
 
 # ----------------------------------------------------------------------------------------------

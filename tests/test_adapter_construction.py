@@ -9,7 +9,7 @@ from ltr.run_training import build_settings
 from ltr.train_settings.common import build_policy
 from slt_plugins.registry import get
 
-EXTRA = {"siamrpnpp": (), "transt": (), "trdimp": ("mean_max_range",), "ostrack": ()}
+EXTRA = {"siamrpnpp": (), "siamattn": (), "transt": (), "trdimp": ("mean_max_range",), "ostrack": ()}
 
 
 @pytest.mark.parametrize("tracker", sorted(EXTRA))

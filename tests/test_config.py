@@ -11,7 +11,7 @@ from ltr.admin.settings import Settings
 from ltr.run_training import build_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = [(t, n) for t in ("siamrpnpp", "transt", "trdimp", "ostrack") for n in (t, "tiny", "slt", "slt_tiny")]
+SETTINGS = [(t, n) for t in ("siamrpnpp", "siamattn", "transt", "trdimp", "ostrack") for n in (t, "tiny", "slt", "slt_tiny")]
 
 
 def test_parse_assignment_types():

@@ -72,7 +72,10 @@ def test_arm_loss_sums_the_weighted_terms_and_reports_each():
 def test_tracker_tables_take_their_numbers_from_the_frame_level_code():
     from ltr.actors.trdimp_actor import OFFICIAL_LOSS_WEIGHT
     from ltr.models.loss.transt_loss import TRANST_LOSS_WEIGHTS
+    from ltr.actors.siamattn_actor import flt_weights as siamattn_flt_weights
+    from ltr.models.tracking.siamattn import SiamAttnConfig
     from ltr.models.tracking.siamrpnpp import SiamRPNConfig
+    from pytracking.tracker.siamattn.slt_adapter import LOSS_TABLE as SIAMATTN
     from pytracking.tracker.siamrpnpp.slt_adapter import LOSS_TABLE as SIAMRPN
     from pytracking.tracker.transt.slt_adapter import LOSS_TABLE as TRANST
     from pytracking.tracker.transt.slt_adapter import SLT_TRANST_SCST_WEIGHT
@@ -81,6 +84,8 @@ def test_tracker_tables_take_their_numbers_from_the_frame_level_code():
     cfg = SiamRPNConfig()
     assert dict(SIAMRPN.flt_weights) == {"cls": cfg.cls_weight, "loc": cfg.loc_weight}
     assert SIAMRPN.weights() == {"scst": 1.0, "loc": 1.0}       # slt_siamrpnpp.yaml: no cross-entropy
+    assert dict(SIAMATTN.flt_weights) == siamattn_flt_weights(SiamAttnConfig())
+    assert SIAMATTN.weights() == {"scst": 1.0, "loc": 0.5, "refine": 0.5, "mask": 0.2}   # slt_siamattn.yaml
     assert sorted(TRANST.flt_weights.values()) == sorted(TRANST_LOSS_WEIGHTS.values())
     assert TRANST.scst_weight == SLT_TRANST_SCST_WEIGHT
     assert dict(TRDIMP.flt_weights) == OFFICIAL_LOSS_WEIGHT

@@ -75,7 +75,7 @@ ARM_SETTINGS = {"flt": "tiny", "slt": "slt_tiny"}
 #: Final factor of the FLT start's cosine schedule for recipes that do not name one.
 DEFAULT_FINAL_LR_FACTOR = 0.05
 #: FLT start length per tracker (iterations of its tiny FLT recipe), unless --flt-iterations.
-FLT_START_ITERATIONS = {"siamrpnpp": 1200, "transt": 1200, "trdimp": 600, "ostrack": 1200}
+FLT_START_ITERATIONS = {"siamrpnpp": 1200, "siamattn": 600, "transt": 1200, "trdimp": 600, "ostrack": 1200}
 ARM_LABELS = {"flt_start": "FLT start", "flt_equal_frames": "FLT-continue, equal frames with grad",
               **{name: arm.label for name, arm in ARMS.items()}}
 

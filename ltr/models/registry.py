@@ -40,6 +40,7 @@ NetworkBuilder = Callable[[str], torch.nn.Module]
 #: name -> builder: a "module:function" string (imported on first use) or the function itself.
 _BUILDERS: Dict[str, Union[str, NetworkBuilder]] = {
     "siamrpnpp": "ltr.models.tracking.siamrpnpp:build_siamrpnpp",
+    "siamattn": "ltr.models.tracking.siamattn:build_siamattn",
     "transt": "ltr.models.tracking.transt:build_transt",
     "ostrack": "ltr.models.tracking.ostrack:build_ostrack",
     "trdimp": "ltr.models.tracking.trdimp:build_trdimp",

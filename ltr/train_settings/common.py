@@ -126,13 +126,15 @@ def load_or_build_net(settings: Settings, tracker: str) -> torch.nn.Module:
 
 
 def assemble_flt_trainer(actor, optimizer: torch.optim.Optimizer, scheduler, sampler, settings: Settings,
-                         tracker_name: str, collate_fn: Callable, quiet: bool = False) -> LTRTrainer:
-    """Frame-level trainer around a tracker's actor, optimiser and sampler, with the optional
-    validation fields of ``settings`` attached (:func:`ltr.trainers.validation.attach_from_settings`).
+                         tracker_name: str, collate_fn: Callable, quiet: bool = False,
+                         trainer_class: type = LTRTrainer) -> LTRTrainer:
+    """Frame-level trainer (``trainer_class``, an :class:`LTRTrainer`) around a tracker's actor, optimiser
+    and sampler, with the optional validation fields of ``settings`` attached
+    (:func:`ltr.trainers.validation.attach_from_settings`).
 
     Fields used: batch_size, model_size, num_workers, grad_clip (optional), print_interval.
     """
-    trainer = LTRTrainer(actor, optimizer, sampler, settings.batch_size, settings, tracker_name=tracker_name,
+    trainer = trainer_class(actor, optimizer, sampler, settings.batch_size, settings, tracker_name=tracker_name,
                          model_size=settings.model_size, collate_fn=collate_fn, lr_scheduler=scheduler,
                          num_workers=settings.num_workers, grad_clip=settings.grad_clip,
                          print_interval=settings.print_interval, quiet=quiet)

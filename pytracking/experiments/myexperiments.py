@@ -17,7 +17,7 @@ from pytracking.evaluation.tracker import Tracker, trackerlist
 #: Trackers with both an FLT and an SLT parameter set. Only trackers built in pytracking/tracker/
 #: belong here: every experiment below resolves all of them before it runs anything
 #: (tests/test_experiments.py checks that each one resolves).
-TRACKERS = ("siamrpnpp", "transt", "trdimp", "ostrack")
+TRACKERS = ("siamrpnpp", "siamattn", "transt", "trdimp", "ostrack")
 
 
 def _dataset(name: str) -> SequenceList:

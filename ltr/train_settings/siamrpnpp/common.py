@@ -73,16 +73,24 @@ def build_net(settings: Settings) -> torch.nn.Module:
     return load_or_build_net(settings, "siamrpnpp")
 
 
-def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet: bool = False) -> LTRTrainer:
-    """Frame-level SiamRPN++ trainer from the fields of ``settings`` (see tiny.py / siamrpnpp.py)."""
-    cfg = model_config(settings.model_size)
+def build_pair_sampler(settings: Settings, cfg: SiamRPNConfig, datasets: List, p_datasets=None,
+                       return_masks: bool = False) -> FrameLevelSampler:
+    """The frame-level (template, search) pair sampler of the anchor Siamese trackers (SiamRPN++, SiamAttn):
+    pysot-style crops of ``cfg``'s sizes with the jitter fields of ``settings``; with ``return_masks``
+    the samples also carry the search-crop mask of datasets that have masks (weight 0 elsewhere)."""
     processing = SiameseProcessing(cfg.exemplar_size, cfg.instance_size, context_amount=cfg.context_amount,
                                    template_shift=settings.template_shift, template_scale=settings.template_scale,
                                    search_shift=settings.search_shift, search_scale=settings.search_scale,
                                    blur_prob=settings.blur_prob, gray_prob=settings.gray_prob)
-    sampler = FrameLevelSampler(datasets, p_datasets, samples_per_epoch=settings.batch_size * settings.iterations_per_epoch
-                                * settings.world_size, max_gap=settings.max_gap, processing=processing,
-                                seed=settings.seed)
+    return FrameLevelSampler(datasets, p_datasets, samples_per_epoch=settings.batch_size * settings.iterations_per_epoch
+                             * settings.world_size, max_gap=settings.max_gap, processing=processing,
+                             seed=settings.seed, return_masks=return_masks)
+
+
+def build_flt_trainer(settings: Settings, datasets: List, p_datasets=None, quiet: bool = False) -> LTRTrainer:
+    """Frame-level SiamRPN++ trainer from the fields of ``settings`` (see tiny.py / siamrpnpp.py)."""
+    cfg = model_config(settings.model_size)
+    sampler = build_pair_sampler(settings, cfg, datasets, p_datasets)
     net = wrap_ddp(build_net(settings), settings)
     actor = SiamRPNActor(net, cfg, device=settings.device)
     optimizer, scheduler = cosine_optimizer(net, settings)

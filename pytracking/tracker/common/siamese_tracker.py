@@ -50,7 +50,7 @@ def configured_core(tracker: str, params: TrackerParams, config_type: Any, core_
 class SiameseTracker(BaseTracker):
     """initialize / track through a :class:`SiameseCore` with one tracker.
 
-    Subclasses implement :meth:`build_core` and may extend :meth:`debug_outputs`.
+    Subclasses implement :meth:`build_core` and may extend :meth:`debug_outputs` and :meth:`extra_outputs`.
     """
 
     def __init__(self, params: TrackerParams, core: Optional[SiameseCore] = None):
@@ -81,7 +81,11 @@ class SiameseTracker(BaseTracker):
             out["nonfinite_frames"] = kept
         if self.debug:
             out.update(self.debug_outputs(result, int(index[0])))
+        self.extra_outputs(image, result, out)
         return out
+
+    def extra_outputs(self, image: np.ndarray, result: SearchResult, out: Dict[str, Any]) -> None:
+        """Hook: add tracker-specific entries to ``out`` after the state update (default: none)."""
 
     def score_map(self, result: SearchResult) -> np.ndarray:
         """2-D map of the post-processed scores for the live view (max over a cell's candidates)."""

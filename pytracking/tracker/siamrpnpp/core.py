@@ -52,7 +52,8 @@ class SiamRPNCore(SiameseCore):
         return self.cfg.instance_size / search_side
 
     def score(self, outputs: Any, search_side: torch.Tensor) -> CandidateScores:
-        cls, loc = outputs
+        # The first two outputs are the RPN's (SiamAttn's outputs carry its fused features after them).
+        cls, loc = outputs[0], outputs[1]
         prev_size_crop = (self.size_wh * self.scale_z(search_side)[:, None]).float()
         return score_candidates(cls, loc, self.anchors, self.window, prev_size_crop, self.cfg)
 

@@ -70,7 +70,7 @@ class SiamRPNSLTAdapter(SiameseSLTAdapter):
         return {"penalty": result.candidates.penalty.float()}
 
     def replay_pscore(self, outputs: Any, steps: Dict[str, torch.Tensor]) -> torch.Tensor:
-        cls, _ = outputs
+        cls = outputs[0]  # the RPN's cls logits (SiamAttn's outputs carry more after them)
         n = self.core.anchors.shape[0]
         score = F.softmax(cls.reshape(cls.shape[0], 2, n), dim=1)[:, 1]
         wi = self.core.cfg.window_influence
