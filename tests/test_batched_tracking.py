@@ -49,16 +49,22 @@ def _files(folder: Path) -> Dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
 
-def _run(tracker_name: str, split, root: Path, batch: int, threads: int = 0) -> Path:
+def _run(tracker_name: str, split, root: Path, batch: int, threads: int = 0, **kwargs) -> Path:
     tracker = RandomWeightsTracker(tracker_name, "tiny", results_root=str(root))
-    summary = run_dataset(split, [tracker], threads=threads, batch_sequences=batch, print_summary=False)
+    summary = run_dataset(split, [tracker], threads=threads, batch_sequences=batch, print_summary=False, **kwargs)
     assert summary.ok and len(summary.done) == len(split), summary.report()
     return Path(tracker.results_dir)
 
 
+@pytest.fixture(scope="module")
+def siamrpnpp_alone(split, tmp_path_factory) -> Path:
+    """The one-by-one SiamRPN++ results every other test compares with."""
+    return _run("siamrpnpp", split, tmp_path_factory.mktemp("alone"), batch=1)
+
+
 @pytest.mark.parametrize("tracker_name", ["siamrpnpp", "transt", "trdimp"])
-def test_batch_of_three_writes_the_files_of_one_by_one(tracker_name, split, tmp_path, capsys):
-    alone = _run(tracker_name, split, tmp_path / "n1", batch=1)
+def test_batch_of_three_writes_the_files_of_one_by_one(tracker_name, split, siamrpnpp_alone, tmp_path, capsys):
+    alone = siamrpnpp_alone if tracker_name == "siamrpnpp" else _run(tracker_name, split, tmp_path / "n1", batch=1)
     batched = _run(tracker_name, split, tmp_path / "n3", batch=3)
     assert "no batched core" not in capsys.readouterr().out
     one, three = _files(alone), _files(batched)
@@ -73,22 +79,24 @@ def test_batch_of_three_writes_the_files_of_one_by_one(tracker_name, split, tmp_
     assert np.abs(np.diff(boxes, axis=0)).max() > 0
 
 
-def test_workers_batch_their_share_and_resume_skips_finished(split, tmp_path, capsys):
-    alone = _run("siamrpnpp", split, tmp_path / "n1", batch=1)
-    folder = _run("siamrpnpp", split, tmp_path / "w2", batch=2, threads=2)
-    for seq in split:
+def test_workers_batch_their_share_and_resume_skips_finished(split, siamrpnpp_alone, tmp_path, capsys):
+    alone = siamrpnpp_alone
+    # Two workers, each tracking its share (two sequences, then one) in lockstep; fork keeps the
+    # test fast (the command-line tools spawn).
+    folder = _run("siamrpnpp", split[:3], tmp_path / "w2", batch=2, threads=2, start_method="fork")
+    for seq in split[:3]:
         assert (folder / f"{seq.name}.txt").read_bytes() == (alone / f"{seq.name}.txt").read_bytes(), seq.name
-    # Resume: drop two sequences' results; only they run again, in a batch of two.
-    for seq in (split[1], split[3]):
+    # Resume: drop two sequences' results; only they (and the two never run) run again, batched.
+    for seq in (split[1], split[2]):
         results_io.bbox_file(folder, seq.name).unlink()
     tracker = RandomWeightsTracker("siamrpnpp", "tiny", results_root=str(tmp_path / "w2"))
     capsys.readouterr()
     summary = run_dataset(split, [tracker], batch_sequences=4, print_summary=False)
-    assert len(summary.skipped) == 3 and len(summary.done) == 2
+    assert len(summary.skipped) == 1 and len(summary.done) == 4
     assert results_io.bbox_file(folder, split[1].name).read_bytes() == (alone / f"{split[1].name}.txt").read_bytes()
 
 
-def test_a_bad_frame_fails_only_its_sequence_and_frees_its_slot(split, tmp_path):
+def test_a_bad_frame_fails_only_its_sequence_and_frees_its_slot(split, siamrpnpp_alone, tmp_path):
     broken = mixed_split(tmp_path / "frames")
     Path(broken[2].frames[4]).write_bytes(b"not an image")
     tracker = RandomWeightsTracker("siamrpnpp", "tiny", results_root=str(tmp_path / "bad"))
@@ -96,7 +104,7 @@ def test_a_bad_frame_fails_only_its_sequence_and_frees_its_slot(split, tmp_path)
     assert [r.sequence for r in summary.failed] == [broken[2].name]
     assert broken[2].frames[4] in summary.failed[0].error
     assert len(summary.done) == 4
-    alone = _run("siamrpnpp", split, tmp_path / "n1", batch=1)
+    alone = siamrpnpp_alone
     for seq in (broken[0], broken[4]):  # sequences that ran beside and after the broken one
         assert (Path(tracker.results_dir) / f"{seq.name}.txt").read_bytes() == (alone / f"{seq.name}.txt").read_bytes()
 
