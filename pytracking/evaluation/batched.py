@@ -8,7 +8,8 @@ and the boxes of the whole batch come back to the host in one transfer. A sequen
 (or fails) leaves its slot, and the next sequence in line starts there (its first frame
 initialises it while the others keep tracking). Each sequence writes the result files it writes
 when tracked alone (:func:`pytracking.evaluation.running.run_sequence`): the same boxes, bit
-for bit on a CPU (see :func:`batch_invariant_kernels`), and a ``_time.txt`` line per frame
+for bit on a CPU (under :func:`pytracking.evaluation.kernels.batch_invariant_kernels`, as the
+runner calls it), and a ``_time.txt`` line per frame
 holding that frame's share of the step (the step's wall time divided by the sequences in it).
 
 Frames are read ahead on a background thread (:class:`FramePrefetcher`, a few frames per
@@ -23,12 +24,11 @@ step fails the sequences of that step (the tracker is rebuilt for the rest).
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence as SequenceT
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence as SequenceT
 from typing import Tuple, runtime_checkable
 
 import numpy as np
@@ -39,7 +39,7 @@ from pytracking.evaluation.data import Sequence
 from pytracking.evaluation.tracker import (FrameLoadError, InvalidInitBoxError, Tracker, check_init_box,
                                            load_frame)
 
-__all__ = ["BatchedTracker", "FramePrefetcher", "batch_invariant_kernels", "run_sequences_batched",
+__all__ = ["BatchedTracker", "FramePrefetcher", "run_sequences_batched",
            "supports_batching"]
 
 #: Frames read ahead per running sequence.
@@ -65,27 +65,6 @@ def supports_batching(tracker: Tracker) -> bool:
     """Whether the configuration's tracker class tracks several sequences in lockstep."""
     cls = tracker.entry.tracker_class
     return all(callable(getattr(cls, name, None)) for name in ("start_trackers", "keep_trackers", "track_batch"))
-
-
-@contextlib.contextmanager
-def batch_invariant_kernels() -> Iterator[None]:
-    """CPU convolutions whose result for one sample does not depend on the batch size.
-
-    oneDNN (mkldnn) and NNPACK choose their convolution algorithm and blocking by batch size, so
-    a sequence's network outputs differ in the last bits between a batch of one and a batch of
-    N, and a tracker amplifies such differences over a sequence. Inside this context both are off
-    and PyTorch's own convolution (im2col + GEMM per sample) runs, so tracking a sequence alone
-    or in any batch gives the same boxes bit for bit. Costs some CPU speed (see
-    benchmarks/README.md, track-speed); CUDA kernels are not affected.
-    """
-    # mkldnn's own flags() helper would also reset unrelated TF32 settings: set the switch alone.
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        with torch.backends.nnpack.flags(enabled=False):
-            yield
-    finally:
-        torch.backends.mkldnn.enabled = previous
 
 
 # ---------------------------------------------------------------------------------- prefetching

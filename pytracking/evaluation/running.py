@@ -12,7 +12,7 @@
   call per frame step (:mod:`pytracking.evaluation.batched`); with worker processes each worker
   batches its share of the sequences. Trackers without a batched core, and ``debug > 0`` (the live
   view shows one sequence), run one sequence at a time, with a note.
-* Tracking runs under :func:`pytracking.evaluation.batched.batch_invariant_kernels`, so a
+* Tracking runs under :func:`pytracking.evaluation.kernels.batch_invariant_kernels`, so a
   sequence's boxes are the same bit for bit whatever ``batch_sequences`` is (on a CPU).
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 from pytracking.evaluation import results_io
 from pytracking.evaluation.data import Sequence
+from pytracking.evaluation.kernels import batch_invariant_kernels
 from pytracking.evaluation.tracker import FrameLoadError, InvalidInitBoxError, Tracker
 
 
@@ -135,10 +136,10 @@ class _BatchTask:
 
 
 def _run_task(task: Any, visdom: Any = None) -> List[Tuple[int, SequenceResult]]:
-    from pytracking.evaluation.batched import batch_invariant_kernels, run_sequences_batched
-
     with batch_invariant_kernels():
         if isinstance(task, _BatchTask):
+            from pytracking.evaluation.batched import run_sequences_batched
+
             return run_sequences_batched(task.items, task.tracker, task.batch_sequences, debug=task.debug)
         index, seq, tracker, debug, position = task
         return [(index, run_sequence(seq, tracker, debug=debug, visdom=visdom, position=position))]
