@@ -28,7 +28,7 @@ import dataclasses
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence as SequenceT
+from typing import Any, Deque, Dict, List, Protocol, Sequence as SequenceT
 from typing import Tuple, runtime_checkable
 
 import numpy as np
@@ -152,7 +152,7 @@ def _print(message: str) -> None:
 
 
 def run_sequences_batched(tasks: SequenceT[Tuple[int, Sequence, str]], tracker: Tracker, batch_sequences: int,
-                          debug: int = 0, on_result: Optional[Callable[[int, Any], None]] = None) -> List[Tuple[int, Any]]:
+                          debug: int = 0) -> List[Tuple[int, Any]]:
     """Track ``tasks`` ((index, sequence, position label)) with one tracker configuration, up to
     ``batch_sequences`` at a time, and write their result files.
 
@@ -168,8 +168,6 @@ def run_sequences_batched(tasks: SequenceT[Tuple[int, Sequence, str]], tracker: 
 
     def finish(index: int, result: Any) -> None:
         outcomes.append((index, result))
-        if on_result is not None:
-            on_result(index, result)
 
     def fail(item: _Running | Tuple[int, Sequence, str], error: BaseException) -> None:
         index, seq, position = (item.index, item.seq, item.position) if isinstance(item, _Running) else item
@@ -198,7 +196,14 @@ def run_sequences_batched(tasks: SequenceT[Tuple[int, Sequence, str]], tracker: 
         params.debug = int(debug)
         return tracker.create_tracker(params)
 
-    online = build()
+    try:
+        online = build()
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # e.g. a missing checkpoint: every sequence fails with the reason, as one by one
+        for item in pending:
+            fail(item, error)
+        return outcomes
     device = torch.device(getattr(getattr(online, "core", None), "device", "cpu"))
     prefetcher = FramePrefetcher(device)
     first_frames: Dict[int, Future] = {}
