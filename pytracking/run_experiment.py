@@ -67,7 +67,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     visdom = open_visualisation(args)
     try:
         summary = run_dataset(dataset, trackers, threads=args.threads, debug=args.debug, visdom=visdom,
-                              batch_sequences=args.batch_sequences)
+                              batch_sequences=args.batch_sequences, invariant_kernels=not args.fast_cpu_kernels)
     finally:
         if visdom is not None:
             visdom.shutdown()

@@ -85,6 +85,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-sequences", type=int, default=1, metavar="N", dest="batch_sequences",
                         help="track N sequences in lockstep, one network call per frame step (default 1); "
                              "with --threads each worker batches its share")
+    parser.add_argument("--fast-cpu-kernels", action="store_true", dest="fast_cpu_kernels",
+                        help="use torch's default (oneDNN) CPU convolutions: faster, but the boxes then change "
+                             "in the last bits with --batch-sequences (default: batch-invariant kernels)")
     parser.add_argument("--debug", type=int, default=0,
                         help="debug level; >= 1 streams every frame to visdom and re-runs finished sequences")
     parser.add_argument("--visdom-host", default=DEFAULT_HOST, help=f"visdom server host (default {DEFAULT_HOST})")
@@ -154,7 +157,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     visdom = open_visualisation(args)
     try:
         summary = run_dataset(dataset, [tracker], threads=args.threads, debug=args.debug, visdom=visdom,
-                              batch_sequences=args.batch_sequences)
+                              batch_sequences=args.batch_sequences, invariant_kernels=not args.fast_cpu_kernels)
     finally:
         if visdom is not None:
             visdom.shutdown()

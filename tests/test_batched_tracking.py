@@ -121,6 +121,7 @@ def test_command_lines_take_batch_sequences(split, tmp_path, monkeypatch, capsys
 
     monkeypatch.setenv("SLT_RESULTS_DIR", str(tmp_path / "results"))
     assert run_tracker.build_parser().parse_args(["t", "p", "d", "--batch-sequences", "4"]).batch_sequences == 4
+    assert run_tracker.build_parser().parse_args(["t", "p", "d", "--fast-cpu-kernels"]).fast_cpu_kernels
     with pytest.raises(SystemExit):
         run_tracker.main(["double", "default", "tests.test_batched_tracking:missing", "--batch-sequences", "0"])
     assert "--batch-sequences must be at least 1" in capsys.readouterr().err
@@ -140,3 +141,16 @@ def test_select_and_concat_follow_the_declared_dimension():
     with pytest.raises(TypeError, match="TRACKER_STATE_LISTS"):
         select_trackers(object(), rows, 0)
 
+
+
+def test_batch_invariant_kernels_switch_onednn_and_nnpack_off_and_restore_them():
+    from pytracking.evaluation.kernels import batch_invariant_kernels
+
+    before = torch.backends.mkldnn.enabled
+    with batch_invariant_kernels():
+        assert not torch.backends.mkldnn.enabled and not torch._C._get_nnpack_enabled()
+        conv = torch.nn.Conv2d(64, 64, 3)
+        x = torch.randn(3, 64, 15, 15)
+        with torch.no_grad():  # the per-sample result does not depend on the batch
+            assert torch.equal(conv(x)[1:2], conv(x[1:2]))
+    assert torch.backends.mkldnn.enabled == before

@@ -13,10 +13,13 @@
   batches its share of the sequences. Trackers without a batched core, and ``debug > 0`` (the live
   view shows one sequence), run one sequence at a time, with a note.
 * Tracking runs under :func:`pytracking.evaluation.kernels.batch_invariant_kernels`, so a
-  sequence's boxes are the same bit for bit whatever ``batch_sequences`` is (on a CPU).
+  sequence's boxes are the same bit for bit whatever ``batch_sequences`` is (on a CPU);
+  ``invariant_kernels=False`` (``--fast-cpu-kernels``) trades that for torch's faster default
+  CPU convolutions (about 1.9x on a paper-size CPU frame, benchmarks/README.md).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -133,15 +136,17 @@ class _BatchTask:
     items: List[Tuple[int, Sequence, str]]  # (result index, sequence, position label)
     batch_sequences: int
     debug: int
+    invariant_kernels: bool = True
 
 
 def _run_task(task: Any, visdom: Any = None) -> List[Tuple[int, SequenceResult]]:
-    with batch_invariant_kernels():
+    invariant = task.invariant_kernels if isinstance(task, _BatchTask) else task[5]
+    with batch_invariant_kernels() if invariant else contextlib.nullcontext():
         if isinstance(task, _BatchTask):
             from pytracking.evaluation.batched import run_sequences_batched
 
             return run_sequences_batched(task.items, task.tracker, task.batch_sequences, debug=task.debug)
-        index, seq, tracker, debug, position = task
+        index, seq, tracker, debug, position, _ = task
         return [(index, run_sequence(seq, tracker, debug=debug, visdom=visdom, position=position))]
 
 
@@ -168,7 +173,7 @@ def _batch_size_for(tracker: Tracker, batch_sequences: int, debug: int) -> int:
 
 def run_dataset(dataset: Iterable[Sequence], trackers: SequenceT[Tracker], threads: int = 0, debug: int = 0,
                 visdom: Any = None, start_method: str = "spawn", print_summary: bool = True,
-                batch_sequences: int = 1) -> RunSummary:
+                batch_sequences: int = 1, invariant_kernels: bool = True) -> RunSummary:
     """Run every tracker on every sequence and write the result files.
 
     Args:
@@ -180,6 +185,9 @@ def run_dataset(dataset: Iterable[Sequence], trackers: SequenceT[Tracker], threa
         start_method: multiprocessing start method for workers (``'spawn'`` is safe with torch).
         print_summary: print :meth:`RunSummary.report` at the end.
         batch_sequences: sequences of a configuration tracked in lockstep (1 = one at a time).
+        invariant_kernels: track under :func:`~pytracking.evaluation.kernels.batch_invariant_kernels`
+            (boxes independent of ``batch_sequences`` on a CPU); False keeps torch's faster default
+            CPU convolutions, whose last bits depend on the batch size.
 
     Returns:
         A :class:`RunSummary`; check ``summary.ok`` (the command-line tools exit non-zero if not).
@@ -206,12 +214,12 @@ def run_dataset(dataset: Iterable[Sequence], trackers: SequenceT[Tracker], threa
                 share = shares[id(tracker)]
                 share[sum(len(s) for s in share) % len(share)].append((index, seq, position))
             else:
-                tasks.append((index, seq, tracker, debug, position))
+                tasks.append((index, seq, tracker, debug, position, invariant_kernels))
             index += 1
     for tracker in trackers:
         for items in shares.get(id(tracker), []):
             if items:
-                tasks.append(_BatchTask(tracker, items, batch[id(tracker)], debug))
+                tasks.append(_BatchTask(tracker, items, batch[id(tracker)], debug, invariant_kernels))
 
     results: List[Optional[SequenceResult]] = [None] * total
     if threads <= 0:
