@@ -1,6 +1,6 @@
 """Run a named experiment: a function returning ``(trackers, dataset)``.
 
-    python pytracking/run_experiment.py MODULE FUNCTION [--threads N] [--debug N]
+    python pytracking/run_experiment.py MODULE FUNCTION [--threads N] [--batch-sequences N] [--debug N]
     python -m pytracking.run_experiment myexperiments slt_vs_flt --threads 4
 
 MODULE is a file in pytracking/experiments/ (``myexperiments`` -> ``pytracking.experiments.myexperiments``);
@@ -51,6 +51,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("function", help="function in that module returning (trackers, dataset)")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
+    if args.batch_sequences < 1:
+        parser.error(f"--batch-sequences must be at least 1, got {args.batch_sequences}")
 
     from pytracking.evaluation.running import run_dataset
 
@@ -64,7 +66,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     visdom = open_visualisation(args)
     try:
-        summary = run_dataset(dataset, trackers, threads=args.threads, debug=args.debug, visdom=visdom)
+        summary = run_dataset(dataset, trackers, threads=args.threads, debug=args.debug, visdom=visdom,
+                              batch_sequences=args.batch_sequences, invariant_kernels=not args.fast_cpu_kernels)
     finally:
         if visdom is not None:
             visdom.shutdown()

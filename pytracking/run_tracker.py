@@ -6,6 +6,7 @@
 Examples::
 
     python pytracking/run_tracker.py trdimp slt lasot --threads 4
+    python pytracking/run_tracker.py trdimp slt lasot --threads 2 --batch-sequences 16   # 2 workers x 16 in lockstep
     python pytracking/run_tracker.py trdimp slt lasot --sequence airplane-1 --debug 1   # live view
     python pytracking/run_tracker.py mytracker default otb --tracker-module mypkg.trackers
 
@@ -81,6 +82,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by run_tracker and run_experiment."""
     parser.add_argument("--threads", type=int, default=0,
                         help="worker processes (0 = run in this process; needed for --debug visualisation)")
+    parser.add_argument("--batch-sequences", type=int, default=1, metavar="N", dest="batch_sequences",
+                        help="track N sequences in lockstep, one network call per frame step (default 1); "
+                             "with --threads each worker batches its share")
+    parser.add_argument("--fast-cpu-kernels", action="store_true", dest="fast_cpu_kernels",
+                        help="use torch's default (oneDNN) CPU convolutions: faster, but the boxes then change "
+                             "in the last bits with --batch-sequences (default: batch-invariant kernels)")
     parser.add_argument("--debug", type=int, default=0,
                         help="debug level; >= 1 streams every frame to visdom and re-runs finished sequences")
     parser.add_argument("--visdom-host", default=DEFAULT_HOST, help=f"visdom server host (default {DEFAULT_HOST})")
@@ -125,6 +132,8 @@ def open_visualisation(args: argparse.Namespace):
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.batch_sequences < 1:
+        parser.error(f"--batch-sequences must be at least 1, got {args.batch_sequences}")
 
     from ltr.admin.host_memory import keep_freed_host_memory
     keep_freed_host_memory()
@@ -147,7 +156,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     visdom = open_visualisation(args)
     try:
-        summary = run_dataset(dataset, [tracker], threads=args.threads, debug=args.debug, visdom=visdom)
+        summary = run_dataset(dataset, [tracker], threads=args.threads, debug=args.debug, visdom=visdom,
+                              batch_sequences=args.batch_sequences, invariant_kernels=not args.fast_cpu_kernels)
     finally:
         if visdom is not None:
             visdom.shutdown()

@@ -72,7 +72,7 @@ def test_phase_timer_restores_everything() -> None:
     """Timers patch crop functions and core methods only while active."""
     import torch
 
-    import pytracking.tracker.common.siamese_core as siamese_core
+    import pytracking.tracker.common.frames as tracker_frames
     from ltr.data import crop
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
@@ -86,10 +86,10 @@ def test_phase_timer_restores_everything() -> None:
 
     core = Core()
     with slt_step.PhaseTimer([net], [core]) as timer:
-        assert siamese_core.crop_square is not crop.crop_square
+        assert tracker_frames.crop_square is not crop.crop_square
         core.run_network(torch.zeros(1, 3, 8, 8))
         net(torch.zeros(1, 3, 8, 8))
     assert timer.calls["network"] == 2  # nested module calls count once
-    assert siamese_core.crop_square is crop.crop_square
+    assert tracker_frames.crop_square is crop.crop_square
     assert "run_network" not in vars(core)
     assert not net._forward_hooks and not net._forward_pre_hooks

@@ -57,7 +57,8 @@ class CheckpointEvaluation:
 def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_name: str, parameter_name: str,
                         results_dir: os.PathLike, label: str = "checkpoint", threads: int = 0,
                         device: Optional[str] = None, quiet: bool = True,
-                        reuse_results: bool = False, frame_interval: int = 1) -> CheckpointEvaluation:
+                        reuse_results: bool = False, frame_interval: int = 1,
+                        batch_sequences: int = 1) -> CheckpointEvaluation:
     """Track ``sequences`` with ``checkpoint`` and score the results.
 
     Args:
@@ -70,6 +71,8 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
         device: run the parameter set there (e.g. the training device); None: the set's own.
         frame_interval: track and score every I-th frame only (the paper's Table 6: faster
             apparent motion); result files go to ``results_dir`` as for I = 1.
+        batch_sequences: sequences tracked in lockstep (see :func:`pytracking.evaluation.running.run_dataset`);
+            the result files, and hence the scores, do not depend on it on a CPU.
         quiet: hide the per-sequence progress lines.
         reuse_results: keep result files written earlier for this same checkpoint file (its
             mtime is stamped in the folder) so an interrupted evaluation resumes; otherwise, and
@@ -92,7 +95,8 @@ def evaluate_checkpoint(checkpoint: os.PathLike, sequences: SequenceT, tracker_n
                             display_name=label, device=device, frame_interval=frame_interval)
     output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     with output:
-        run = run_dataset(list(sequences), [tracker], threads=threads, print_summary=False)
+        run = run_dataset(list(sequences), [tracker], threads=threads, print_summary=False,
+                          batch_sequences=batch_sequences)
     failed = {r.sequence for r in run.failed}
     done = [s for s in sequences if s.name not in failed]
     if not done:

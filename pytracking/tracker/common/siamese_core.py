@@ -20,7 +20,9 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ltr.data.crop import crop_square, stack_frames, to_model_input
+from ltr.data.crop import to_model_input
+from pytracking.tracker.common.frames import crop_regions
+from pytracking.tracker.common.tracker_state import BatchedTrackerState
 
 
 @dataclasses.dataclass
@@ -43,8 +45,12 @@ class SearchResult:
     crop_side: torch.Tensor
 
 
-class SiameseCore:
+class SiameseCore(BatchedTrackerState):
     """Generic batched Siamese tracking; see the module docstring.
+
+    Per-tracker state is declared in ``TRACKER_STATE_DIMS`` (see
+    :mod:`pytracking.tracker.common.tracker_state`); a subclass that keeps more per-tracker
+    state extends it, e.g. ``TRACKER_STATE_DIMS = {**SiameseCore.TRACKER_STATE_DIMS, "mask": 0}``.
 
     Args:
         net: the network (eval mode is set by the caller).
@@ -53,6 +59,8 @@ class SiameseCore:
         device: where crops and the network run.
         crop_padding: what fills crops outside the image, 'mean' or 'zero' (:func:`ltr.data.crop.crop_square`).
     """
+
+    TRACKER_STATE_DIMS = {"center_xy": 0, "size_wh": 0, "image_hw": 0, "nonfinite_frames": 0, "template_feat": 0}
 
     def __init__(self, net: torch.nn.Module, template_size: int, search_size: int, input_format: str,
                  device: torch.device | str = "cpu", crop_padding: str = "mean"):
@@ -105,13 +113,15 @@ class SiameseCore:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ generic batched steps
-    def _stack(self, frames) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-        """(images (U,3,H,W), their (U,2) true sizes, (B,) image of each tracker or None for U = B)."""
-        return stack_frames(frames, device=self.device, channel_order=self.channel_order)
+    @property
+    def batch_size(self) -> int:
+        """Number of trackers (0 before :meth:`initialize`)."""
+        return 0 if self.center_xy is None else int(self.center_xy.shape[0])
 
-    @staticmethod
-    def _per_tracker(hw: torch.Tensor, index: Optional[torch.Tensor]) -> torch.Tensor:
-        return (hw if index is None else hw[index]).to(torch.float64)
+    def _crop(self, frames, centers_xy: torch.Tensor, sides: torch.Tensor,
+              out_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(crops (B,3,S,S) 0-255 in the model's channel order, (B,2) float64 frame sizes)."""
+        return crop_regions(frames, centers_xy, sides, out_size, self.device, self.channel_order, self.crop_padding)
 
     def initialize(self, frames: Sequence[np.ndarray] | torch.Tensor, boxes_xywh: torch.Tensor,
                    start_boxes_xywh: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -119,28 +129,23 @@ class SiameseCore:
 
         Returns the template network input (B, 3, Z, Z) (SLT replay re-runs it with gradients).
         """
-        images, hw, index = self._stack(frames)
         boxes = boxes_xywh.to(device=self.device, dtype=torch.float64)
         center, size = self.box_to_state(boxes)
         side_z, _ = self.crop_sides(size)
-        crops = crop_square(images, hw, self.crop_center(center), side_z, self.template_size, image_index=index,
-                            padding=self.crop_padding)
+        crops, image_hw = self._crop(frames, self.crop_center(center), side_z, self.template_size)
         template_input = to_model_input(crops, self.input_format, self.channel_order)
         self.template_feat = self.compute_template_features(template_input)
         if start_boxes_xywh is not None:
             center, size = self.box_to_state(start_boxes_xywh.to(device=self.device, dtype=torch.float64))
-        self.center_xy, self.size_wh, self.image_hw = center, size, self._per_tracker(hw, index)
+        self.center_xy, self.size_wh, self.image_hw = center, size, image_hw
         self.nonfinite_frames = torch.zeros(center.shape[0], dtype=torch.long, device=center.device)
         return template_input
 
     def search(self, frames: Sequence[np.ndarray] | torch.Tensor) -> SearchResult:
         """Crop every tracker's search region from its frame, run the network once, score."""
-        images, hw, index = self._stack(frames)
-        self.image_hw = self._per_tracker(hw, index)
         _, side_x = self.crop_sides(self.size_wh)
         crop_center = self.crop_center(self.center_xy)
-        crops = crop_square(images, hw, crop_center, side_x, self.search_size, image_index=index,
-                            padding=self.crop_padding)
+        crops, self.image_hw = self._crop(frames, crop_center, side_x, self.search_size)
         search_input = to_model_input(crops, self.input_format, self.channel_order)
         outputs = self.run_network(self.template_feat, search_input)
         candidates = self.score(outputs, side_x)

@@ -12,6 +12,7 @@ from ltr.data.crop import model_input_to_rgb_uint8
 from ltr.models.registry import build_network, load_network
 from pytracking.tracker.base import BaseTracker
 from pytracking.tracker.common.siamese_core import SearchResult, SiameseCore
+from pytracking.tracker.common.tracker_state import LockstepTracker
 from pytracking.utils.params import TrackerParams
 
 
@@ -47,8 +48,9 @@ def configured_core(tracker: str, params: TrackerParams, config_type: Any, core_
     return core_type(net, cfg, device=params.get("device", "cpu"))
 
 
-class SiameseTracker(BaseTracker):
-    """initialize / track through a :class:`SiameseCore` with one tracker.
+class SiameseTracker(LockstepTracker, BaseTracker):
+    """initialize / track through a :class:`SiameseCore` with one tracker (and B in lockstep
+    through :class:`LockstepTracker`).
 
     Subclasses implement :meth:`build_core` and may extend :meth:`debug_outputs` and :meth:`extra_outputs`.
     """
@@ -60,6 +62,9 @@ class SiameseTracker(BaseTracker):
     def build_core(self, params: TrackerParams) -> SiameseCore:
         raise NotImplementedError
 
+    def choose(self, result: SearchResult) -> torch.Tensor:
+        return self.core.argmax(result)
+
     @torch.no_grad()
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> None:
         self._warned_nonfinite = False
@@ -68,7 +73,7 @@ class SiameseTracker(BaseTracker):
     @torch.no_grad()
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         result = self.core.search([image])
-        index = self.core.argmax(result)
+        index = self.choose(result)
         box = self.core.commit(result, index)[0]
         kept = int(self.core.nonfinite_frames[0])
         if kept and not self._warned_nonfinite:

@@ -56,7 +56,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ltr.data.crop import crop_square, stack_frames, stack_images, to_model_input
+from ltr.data.crop import to_model_input
+from pytracking.tracker.common.frames import crop_regions
+from pytracking.tracker.common.tracker_state import BatchedTrackerState
 from pytracking.utils.params import TrackerParams
 
 __all__ = ["TrDiMPTrackingConfig", "TrDiMPCore", "TrDiMPSearch", "InitSamples", "FLAG_NAMES",
@@ -251,7 +253,7 @@ class _Augmentation:
     random_shift: bool = False
 
 
-class TrDiMPCore:
+class TrDiMPCore(BatchedTrackerState):
     """B TrDiMP trackers in lockstep (see the module docstring).
 
     Args:
@@ -277,8 +279,23 @@ class TrDiMPCore:
                                                if config.use_augmentation and "dropout" in config.augmentation
                                                else (0, 0.0))
         self.num_dropout = int(self.num_dropout)
-        self.batch_size = 0
-        self.frame_num = 0
+        self._batch_size = 0
+        #: (B,) long: frames each tracker has seen, its first frame included (the reference's
+        #: ``frame_num``); per tracker, since trackers started at different times run side by side.
+        self.frame_nums = torch.zeros(0, dtype=torch.long)
+
+    @property
+    def batch_size(self) -> int:
+        """Number of trackers."""
+        return self._batch_size
+
+    def _set_batch_size(self, size: int) -> None:
+        self._batch_size = int(size)
+
+    @property
+    def frame_num(self) -> int:
+        """Frames seen by the first tracker (the test-time tracker's frame number, B = 1)."""
+        return int(self.frame_nums[0]) if self.frame_nums.numel() else 0
 
     # ------------------------------------------------------------------ geometry helpers
     @property
@@ -437,12 +454,14 @@ class TrDiMPCore:
             out.append(window.permute(0, 3, 1, 2))
         return torch.stack(out)
 
-    #: Per-tracker state tensors that :meth:`initialize` sets, with the dimension that indexes
-    #: the trackers (``iou_modulation`` and ``generators`` are lists over trackers).
-    _TRACKER_STATE_DIMS = {"pos": 0, "target_sz": 0, "target_scale": 0, "base_target_sz": 0,
-                           "min_scale_factor": 0, "max_scale_factor": 0, "image_wh": 0, "target_filter": 0,
-                           "tf_feat": 1, "tf_label": 1, "tf_tokens": 1, "tf_count": 0, "samples": 1,
-                           "sample_boxes": 1, "sample_weights": 0, "num_stored": 0, "previous_replace": 0}
+    #: Per-tracker state that :meth:`initialize` sets, with the dimension that indexes the
+    #: trackers (``iou_modulation`` is a list over IoU-Net levels; ``generators`` a list over trackers).
+    TRACKER_STATE_DIMS = {"pos": 0, "target_sz": 0, "target_scale": 0, "base_target_sz": 0,
+                          "min_scale_factor": 0, "max_scale_factor": 0, "image_wh": 0, "target_filter": 0,
+                          "tf_feat": 1, "tf_label": 1, "tf_tokens": 1, "tf_count": 0, "samples": 1,
+                          "sample_boxes": 1, "sample_weights": 0, "num_stored": 0, "previous_replace": 0,
+                          "iou_modulation": 0, "frame_nums": 0}
+    TRACKER_STATE_LISTS = ("generators",)
 
     @torch.no_grad()
     def initialize(self, frames: Union[Sequence[np.ndarray], torch.Tensor], boxes_xywh: torch.Tensor,
@@ -476,7 +495,7 @@ class TrDiMPCore:
             return self._initialize(frames, boxes, start, seeds)
         samples = self._initialize([frames[i] for i in unique], boxes[unique],
                                    None if start is None else start[unique], [seeds[i] for i in unique])
-        self._repeat_trackers(inverse)
+        self.keep_trackers(inverse)
         index = inverse.to(samples.train_input.device)
         return InitSamples(train_input=samples.train_input[:, index], train_boxes=samples.train_boxes[:, index],
                            dropout_masks=samples.dropout_masks[:, index])
@@ -499,41 +518,25 @@ class TrDiMPCore:
             inverse.append(keys[key])
         return unique, torch.tensor(inverse, dtype=torch.long)
 
-    def _repeat_trackers(self, inverse: torch.Tensor) -> None:
-        """Expand the per-tracker state of U initialised trackers to B = len(inverse) trackers."""
-        for name, dim in self._TRACKER_STATE_DIMS.items():
-            value = getattr(self, name, None)
-            if isinstance(value, torch.Tensor):
-                setattr(self, name, value.index_select(dim, inverse.to(value.device)))
-        if getattr(self, "iou_modulation", None) is not None:
-            self.iou_modulation = [m.index_select(0, inverse.to(m.device)) for m in self.iou_modulation]
-        generators = []
-        for u in inverse.tolist():
-            gen = torch.Generator()
-            gen.set_state(self.generators[u].get_state())
-            generators.append(gen)
-        self.generators = generators
-        self.batch_size = inverse.numel()
-
     def _initialize(self, frames: Union[Sequence[np.ndarray], torch.Tensor], boxes_xywh: torch.Tensor,
                     start_boxes_xywh: Optional[torch.Tensor], seeds: Sequence[int]) -> InitSamples:
         """:meth:`initialize` for B trackers, each computed on its own."""
         cfg, net = self.cfg, self.net
-        images, hw = stack_images(frames, device=self.device)
-        batch = images.shape[0]
-        self.batch_size = batch
+        batch = len(frames)
+        self._batch_size = batch
         if len(seeds) != batch:
             raise ValueError(f"{len(seeds)} seeds for {batch} trackers")
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.frame_num = 1
-        self.image_wh = hw.flip(1).to(torch.float64)
+        self.frame_nums = torch.ones(batch, dtype=torch.long, device=self.device)
+        self.image_wh = torch.tensor([[int(f.shape[1]), int(f.shape[0])] for f in frames], dtype=torch.float64,
+                                     device=self.device)
         boxes = boxes_xywh.to(device=self.device, dtype=torch.float64).reshape(batch, 4)
         self._set_target(boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:])
 
         # --- augmented train samples from one enlarged patch per tracker
         expanded = self._expansion_size()
         init_scale = self.target_scale
-        patch = crop_square(images, hw, self.pos, init_scale * expanded, expanded)
+        patch, _ = crop_regions(frames, self.pos, init_scale * expanded, expanded, self.device)
         shifts = self._random_shifts()
         crops = self._augment(patch, shifts)                                  # (N, B, 3, S, S)
         train_input = to_model_input(crops.flatten(0, 1), "rgb_imagenet")
@@ -642,15 +645,14 @@ class TrDiMPCore:
         Has no effect on the trackers' state; :meth:`commit` applies the decision.
         """
         net = self.net
-        images, hw, index = stack_frames(frames, device=self.device)
-        count = images.shape[0] if index is None else index.numel()
+        count = len(frames)
         if count != self.batch_size:
             raise ValueError(f"{count} frames for {self.batch_size} trackers")
         # Centre the crop so that the target sits on a score cell (no shift for even filter + even features).
         parity = (self.feature_size + self.filter_size) % 2
         center = self.pos + parity * self.target_scale[:, None] * self.sample_size / (2 * self.feature_size)
         center, side = self._sample_region(center, self.target_scale * self.sample_size)
-        crops = crop_square(images, hw, center, side, self.sample_size, image_index=index)
+        crops, _ = crop_regions(frames, center, side, self.sample_size, self.device)
         search_input = to_model_input(crops, "rgb_imagenet")
         feat = net.extract_backbone_features(search_input)
         clf = net.extract_classification_feat(feat)                          # (B, C, H, W)
@@ -735,8 +737,7 @@ class TrDiMPCore:
             (B, 4) float64 boxes ``xywh`` in image pixels.
         """
         cfg = self.cfg
-        self.frame_num += 1
-        batch = self.batch_size
+        self.frame_nums = self.frame_nums + 1
         height, width = result.scores.shape[-2:]
         index = index.to(self.device).long()
         sample_pos = result.crop_center_xy
@@ -893,7 +894,8 @@ class TrDiMPCore:
         lr = torch.where(hard[rows], torch.tensor(hn_lr if hn_lr is not None else 0.0, device=self.device),
                          torch.tensor(cfg.learning_rate, device=self.device))
 
-        store = hard[rows] | torch.tensor(self.frame_num % cfg.train_sample_interval == 0, device=self.device)
+        frame_nums = self.frame_nums[rows]
+        store = hard[rows] | (frame_nums % cfg.train_sample_interval == 0)
         store_rows = rows[store]
         if store_rows.numel() > 0:
             replace = self._update_sample_weights(store_rows, lr[store])
@@ -901,9 +903,10 @@ class TrDiMPCore:
             self.sample_boxes[replace, store_rows] = target_box[store_rows]
             self.num_stored[store_rows] += 1
 
-        regular = (self.frame_num - 1) % cfg.train_skipping == 0
+        regular = (frame_nums - 1) % cfg.train_skipping == 0
         num_iter = torch.where(hard[rows], torch.tensor(cfg.net_opt_hn_iter, device=self.device),
-                               torch.tensor(cfg.net_opt_update_iter if regular else 0, device=self.device))
+                               torch.where(regular, torch.tensor(cfg.net_opt_update_iter, device=self.device),
+                                           torch.tensor(0, device=self.device)))
         for iters in torch.unique(num_iter).tolist():
             if iters <= 0:
                 continue
@@ -912,7 +915,9 @@ class TrDiMPCore:
                 self.target_filter[group], feat=self.samples[:, group], bb=self.sample_boxes[:, group],
                 sample_weight=self.sample_weights[group].t().float(), num_iter=int(iters), compute_losses=False)
 
-        if cfg.updates_transformer_memory and (self.frame_num - 1) % int(cfg.transformer_skipping) == 0:
+        if cfg.updates_transformer_memory:
+            rows = rows[(frame_nums - 1) % int(cfg.transformer_skipping) == 0]
+        if cfg.updates_transformer_memory and rows.numel() > 0:
             label = net.make_train_label(target_box[rows].unsqueeze(0), tuple(self.tf_feat.shape[-2:]),
                                          (self.sample_size, self.sample_size))[0]
             rows_d = rows.to(self.device)

@@ -8,7 +8,8 @@ import torch
 
 from ltr.models.registry import build_network, load_network
 from pytracking.tracker.base import BaseTracker
-from pytracking.tracker.trdimp.core import FLAG_NAMES, TrDiMPCore, TrDiMPTrackingConfig
+from pytracking.tracker.common.tracker_state import LockstepTracker
+from pytracking.tracker.trdimp.core import FLAG_NAMES, TrDiMPCore, TrDiMPSearch, TrDiMPTrackingConfig
 from pytracking.utils.params import TrackerParams
 
 __all__ = ["TrDiMP", "build_core", "build_net"]
@@ -42,7 +43,7 @@ def build_core(params: TrackerParams, net: Optional[torch.nn.Module] = None) -> 
     return TrDiMPCore(net, config, device=params.get("device", "cpu"))
 
 
-class TrDiMP(BaseTracker):
+class TrDiMP(LockstepTracker, BaseTracker):
     """TrDiMP (Wang et al., CVPR 2021) with the reference test-time procedure.
 
     Args:
@@ -54,6 +55,9 @@ class TrDiMP(BaseTracker):
         super().__init__(params)
         self.core = core if core is not None else build_core(params)
 
+    def choose(self, result: TrDiMPSearch) -> torch.Tensor:
+        return result.choice
+
     @torch.no_grad()
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Dict[str, Any]:
         box = torch.tensor([info["init_bbox"]], dtype=torch.float64)
@@ -63,7 +67,7 @@ class TrDiMP(BaseTracker):
     @torch.no_grad()
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         result = self.core.search([image])
-        box = self.core.commit(result, result.choice)[0]
+        box = self.core.commit(result, self.choose(result))[0]
         out: Dict[str, Any] = {"target_bbox": [float(v) for v in box.tolist()]}
         if self.debug:
             scores = self.core.display_scores(result.scores)[0]
