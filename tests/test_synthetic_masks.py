@@ -4,13 +4,13 @@ import numpy as np
 from ltr.data.sampler import FrameLevelSampler
 from ltr.dataset.synthetic import SyntheticConfig, SyntheticVideoDataset, generate_video
 
-SMALL = SyntheticConfig(num_frames=24)
+SMALL = SyntheticConfig(num_frames=24, motion_blur=0.0)  # coverage is measured on unblurred frames
 
 
 def _drawn_coverage(video, index):
     """How much of each pixel the drawn target covers, measured on the rendered frames: the target
     drawn flat at grey 0.25 and at 0.75 (occluders, noise and gain unchanged); the difference is
-    0.5 x coverage x gain."""
+    0.5 x coverage x gain x the target's colour drift."""
     pos = next(i for i, layer in enumerate(video._layers) if layer.kind == "target")
     video.render_frame(index)  # builds the sprites
     saved = video._sprite(pos)
@@ -21,7 +21,9 @@ def _drawn_coverage(video, index):
         video._assets["sprites"][pos] = flat
         renders.append(video.render_frame(index).astype(np.float64))
     video._assets["sprites"][pos] = saved
-    return (renders[1] - renders[0]).mean(axis=2) / (0.5 * 255.0 * float(video._gain[index]))
+    tint = video._layers[pos].tint
+    scale = video._gain[index] * (1.0 if tint is None else tint[index])
+    return ((renders[1] - renders[0]) / (0.5 * 255.0 * scale)).mean(axis=2)
 
 
 def test_mask_is_the_visible_part_of_the_drawn_target():

@@ -45,11 +45,11 @@ import cv2
 import numpy as np
 
 from ltr.admin.atomic import atomic_write_text, fsync_dir
-from ltr.dataset.synthetic import (SyntheticConfig, SyntheticVideo, default_texture_set, generate_video,
-                                   sequence_name, video_seed)
+from ltr.dataset.synthetic import (SPLIT_CODES, SyntheticConfig, SyntheticVideo, default_config,
+                                   default_texture_set, generate_video, sequence_name, video_seed)
 
 #: Version of the files written here; bump when their content changes for the same settings.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 #: Completeness marker of a split folder (see the module docstring).
 COMPLETE_MARKER = "complete.json"
 _TMP_PREFIX = ".tmp-"
@@ -188,10 +188,12 @@ def _check_settings(split_dir: Path, settings: Dict) -> None:
 
 
 def _resolve_config(split: str, frames: Optional[int], config: Optional[SyntheticConfig]) -> SyntheticConfig:
-    """The config a split is written with: ``frames`` and the split's texture set filled in."""
-    config = config or SyntheticConfig()
+    """The config a split is written with: the split's default (:func:`default_config`) unless one
+    is given, ``frames`` (a fixed length, replacing any ``frames_range``) and the split's texture
+    set filled in."""
+    config = config or default_config(split)
     if frames is not None:
-        config = dataclasses.replace(config, num_frames=int(frames))
+        config = dataclasses.replace(config, num_frames=int(frames), frames_range=None)
     if config.texture_set is None:
         config = dataclasses.replace(config, texture_set=default_texture_set(split))
     return config
@@ -270,12 +272,12 @@ def write_got10k_layout(root: Union[str, Path], split: str = "test", num_videos:
 
     Args:
         root: dataset root; the split folder ``root/split`` is created.
-        split: 'train', 'val' or 'test' (val and test use the unseen 'test' textures unless
-            ``config.texture_set`` says otherwise).
+        split: 'train', 'val', 'test', 'long' or 'ood' (val, test and long use the unseen 'test'
+            textures, ood its own 'ood' ones, unless ``config.texture_set`` says otherwise).
         num_videos: number of sequences (``Synthetic_<Split>_000001`` ...).
-        frames: frames per video; default ``config.num_frames``.
+        frames: frames per every video; default the config's (``num_frames`` or ``frames_range``).
         seed: base seed (< 2**24); together with the split it fixes every video.
-        config: generator knobs (image size, difficulty); default :class:`SyntheticConfig`.
+        config: generator knobs (image size, difficulty); default the split's :func:`default_config`.
         quiet: no progress bar.
         jpeg_quality: JPEG quality of the frames.
     Returns:
@@ -390,7 +392,9 @@ def ensure_got10k_layout(root: Union[str, Path], split: str = "test", num_videos
         try:
             if progress:
                 h, w = config.image_size
-                print(f"Synthetic: generating the '{split}' split ({num_videos} videos x {config.num_frames} "
+                frames_text = (f"{config.frames_range[0]}-{config.frames_range[1]}" if config.frames_range
+                               else str(config.num_frames))
+                print(f"Synthetic: generating the '{split}' split ({num_videos} videos x {frames_text} "
                       f"frames, {w}x{h}, seed {seed}) into {split_dir}; later runs reuse it", file=sys.stderr,
                       flush=True)
             _write_split(staged_root / split, split, num_videos, seed, config, jpeg_quality, progress)
@@ -453,9 +457,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Write synthetic tracking videos in GOT-10k layout.")
     parser.add_argument("--root", default=None,
                         help="dataset root (default: the synthetic_dir setting, SLT_SYNTHETIC_DIR)")
-    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--split", default="test", choices=sorted(SPLIT_CODES),
+                        help="long: 300-600-frame test videos; ood: the out-of-distribution split")
     parser.add_argument("--num-videos", type=int, default=60)
-    parser.add_argument("--frames", type=int, default=None, help="frames per video (default 48)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per video (default: the split's, 48; long 300-600, ood 80-200 per video)")
     parser.add_argument("--seed", type=int, default=0, help="base seed, 0 <= seed < 2**24")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
     parser.add_argument("--jpeg-quality", type=int, default=90)
@@ -467,13 +473,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if root is None:
         from ltr.admin.environment import env_settings
         root = env_settings().synthetic_dir
-    config = SyntheticConfig()
+    config = default_config(args.split)
     if args.image_size is not None:
         config = dataclasses.replace(config, image_size=tuple(args.image_size))
     if args.preview:
         config = dataclasses.replace(config, texture_set=config.texture_set or default_texture_set(args.split))
         if args.frames is not None:
-            config = dataclasses.replace(config, num_frames=args.frames)
+            config = dataclasses.replace(config, num_frames=args.frames, frames_range=None)
         videos = [generate_video(video_seed(args.split, args.seed, i), config) for i in range(args.num_videos)]
         sheet = render_preview(videos, labels=[sequence_name(args.split, i) for i in range(args.num_videos)])
         Path(args.preview).expanduser().parent.mkdir(parents=True, exist_ok=True)
