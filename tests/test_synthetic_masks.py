@@ -28,7 +28,7 @@ def _drawn_coverage(video, index):
 
 def test_mask_is_the_visible_part_of_the_drawn_target():
     checked = {"visible": 0, "hidden": 0, "partial": 0}
-    for seed in range(12):
+    for seed in range(24):
         video = generate_video(seed, SMALL)
         for index in range(video.num_frames):
             mask = video.render_mask(index)

@@ -38,7 +38,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-from scipy.interpolate import CubicSpline
 
 from ._common import masks_for_frames
 from .base_video_dataset import BaseVideoDataset
@@ -239,14 +238,53 @@ def target_class(seed: int, config: Optional[SyntheticConfig] = None) -> str:
 # geometry helpers
 # ----------------------------------------------------------------------------------------------
 
-def _smooth_curve(rng: np.random.Generator, n: int, amplitude: float, spacing: float) -> np.ndarray:
-    """Smooth random curve (n,) within [-amplitude, amplitude], knots every ``spacing`` frames."""
+def natural_cubic_spline(knots: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The natural cubic spline through (knots, values) evaluated at ``at``.
+
+    ``knots`` (K,) strictly increasing, ``values`` (K,) or (K, D); returns (len(at),) or
+    (len(at), D). Same curve as ``scipy.interpolate.CubicSpline(..., bc_type='natural')``, solved
+    directly: scipy's set-up costs about a millisecond per call, which dominated planning a video.
+    Points outside the knots follow the end polynomials.
+    """
+    x = np.asarray(knots, np.float64)
+    y = np.asarray(values, np.float64)
+    flat = y.ndim == 1
+    y = y[:, None] if flat else y
+    k = len(x)
+    if k < 2:
+        raise ValueError(f"a spline needs at least 2 knots, got {k}")
+    h = np.diff(x)
+    # second derivatives m: m[0] = m[-1] = 0, tridiagonal system for the inner ones
+    m = np.zeros_like(y)
+    if k > 2:
+        a = np.zeros((k - 2, k - 2))
+        idx = np.arange(k - 2)
+        a[idx, idx] = 2 * (h[:-1] + h[1:])
+        a[idx[1:], idx[:-1]] = h[1:-1]
+        a[idx[:-1], idx[1:]] = h[1:-1]
+        slope = np.diff(y, axis=0) / h[:, None]
+        m[1:-1] = np.linalg.solve(a, 6 * np.diff(slope, axis=0))
+    t = np.asarray(at, np.float64)
+    i = np.clip(np.searchsorted(x, t, side="right") - 1, 0, k - 2)
+    hi = h[i][:, None]
+    dl = (t - x[i])[:, None]
+    dr = (x[i + 1] - t)[:, None]
+    out = (m[i] * dr ** 3 + m[i + 1] * dl ** 3) / (6 * hi) \
+        + (y[i] / hi - m[i] * hi / 6) * dr + (y[i + 1] / hi - m[i + 1] * hi / 6) * dl
+    return out[:, 0] if flat else out
+
+
+def _smooth_curve(rng: np.random.Generator, n: int, amplitude: float, spacing: float,
+                  dims: Optional[int] = None) -> np.ndarray:
+    """Smooth random curve (n,) (or ``dims`` curves, (n, dims)) within [-amplitude, amplitude],
+    knots every ``spacing`` frames."""
+    shape = (n,) if dims is None else (n, dims)
     if amplitude <= 0:
-        return np.zeros(n)
+        return np.zeros(shape)
     k = int(math.ceil((n - 1) / spacing)) + 2
     knots = np.arange(k) * spacing - rng.uniform(0, spacing)
-    values = rng.uniform(-amplitude, amplitude, k)
-    return np.clip(CubicSpline(knots, values)(np.arange(n)), -amplitude, amplitude)
+    values = rng.uniform(-amplitude, amplitude, k if dims is None else (k, dims))
+    return np.clip(natural_cubic_spline(knots, values, np.arange(n)), -amplitude, amplitude)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -773,7 +811,7 @@ def _waypoints(rng: np.random.Generator, n: int, start: np.ndarray, speed_px: fl
 
 
 def _spline(times: np.ndarray, points: np.ndarray, n: int) -> np.ndarray:
-    return CubicSpline(times, points, axis=0, bc_type="natural")(np.arange(n))
+    return natural_cubic_spline(times, points, np.arange(n))
 
 
 def _size_curves(rng: np.random.Generator, n: int, size: float, aspect: float, scale_change: float,
@@ -967,8 +1005,7 @@ def _tint(rng: np.random.Generator, n: int, amplitude: float) -> Optional[np.nda
     """(n, 3) smooth per-channel colour gains within exp(+-amplitude); None for amplitude 0."""
     if amplitude <= 0:
         return None
-    return np.exp(np.stack([_smooth_curve(rng, n, amplitude, rng.uniform(15, 40)) for _ in range(3)],
-                           axis=1)).astype(np.float32)
+    return np.exp(_smooth_curve(rng, n, amplitude, rng.uniform(15, 40), dims=3)).astype(np.float32)
 
 
 def _zoomed(layer: _Layer, zoom: np.ndarray, image_size: Tuple[int, int]) -> _Layer:
