@@ -452,6 +452,39 @@ def render_preview(videos: Sequence[SyntheticVideo], frames_per_row: int = 5, zo
     return np.concatenate(rows[:-1], axis=0)
 
 
+def render_family_sheet(examples: int = 4, tile: int = 64, seed: int = 0) -> np.ndarray:
+    """An RGB uint8 contact sheet of every texture family: one row per family (``examples`` random
+    textures each, shown as target-like soft blobs on a neutral ground), grouped by texture set and
+    labelled ``set/family``."""
+    from ltr.dataset.synthetic import _random_outline
+    from ltr.dataset.synthetic_textures import TEXTURE_FAMILIES, render_texture, sample_texture_spec
+
+    rng = np.random.default_rng(seed)
+    label_w = 150
+    rows = []
+    shapes = SyntheticConfig(random_shape_prob=0.5)
+    for texture_set, families in TEXTURE_FAMILIES.items():
+        for family in families:
+            row = np.full((tile, label_w + examples * (tile + 2), 3), 255, np.uint8)
+            cv2.putText(row, f"{texture_set}/{family}", (4, tile // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+            for k in range(examples):
+                texture = render_texture(sample_texture_spec(rng, texture_set, family), tile, tile, rng)
+                if k % 2:  # every other example as an object: its outline and soft edge over grey
+                    alpha, _ = _random_outline(rng, shapes).alpha(tile, tile)
+                    texture = texture * alpha[..., None] + 0.5 * (1 - alpha[..., None])
+                x = label_w + k * (tile + 2)
+                row[:, x:x + tile] = (np.clip(texture, 0, 1) * 255 + 0.5).astype(np.uint8)
+            rows.append(row)
+            rows.append(np.full((2, row.shape[1], 3), 255, np.uint8))
+    return np.concatenate(rows[:-1], axis=0)
+
+
+def _save_png(path: str, rgb: np.ndarray) -> bool:
+    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return bool(cv2.imwrite(str(path), rgb[..., ::-1], [int(cv2.IMWRITE_PNG_COMPRESSION), 9]))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry; returns the exit status."""
     parser = argparse.ArgumentParser(description="Write synthetic tracking videos in GOT-10k layout.")
@@ -466,8 +499,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--preview-frames", type=int, default=5, help="--preview: frames per video")
     parser.add_argument("--preview", metavar="PNG", default=None,
                         help="instead of writing the dataset, save a contact sheet of the first videos to PNG")
+    parser.add_argument("--families", metavar="PNG", default=None,
+                        help="instead of writing the dataset, save a contact sheet of every texture family to PNG")
     args = parser.parse_args(argv)
     root = args.root
     if root is None:
@@ -476,14 +512,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = default_config(args.split)
     if args.image_size is not None:
         config = dataclasses.replace(config, image_size=tuple(args.image_size))
+    if args.families:
+        if not _save_png(args.families, render_family_sheet(seed=args.seed)):
+            print(f"error: could not write {args.families}", file=sys.stderr)
+            return 1
+        print(args.families)
+        return 0
     if args.preview:
         config = dataclasses.replace(config, texture_set=config.texture_set or default_texture_set(args.split))
         if args.frames is not None:
             config = dataclasses.replace(config, num_frames=args.frames, frames_range=None)
         videos = [generate_video(video_seed(args.split, args.seed, i), config) for i in range(args.num_videos)]
-        sheet = render_preview(videos, labels=[sequence_name(args.split, i) for i in range(args.num_videos)])
-        Path(args.preview).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(args.preview), sheet[..., ::-1], [int(cv2.IMWRITE_PNG_COMPRESSION), 9]):
+        labels = [f"{sequence_name(args.split, i)}, {videos[i].num_frames} frames" for i in range(args.num_videos)]
+        sheet = render_preview(videos, frames_per_row=args.preview_frames, labels=labels)
+        if not _save_png(args.preview, sheet):
             print(f"error: could not write {args.preview}", file=sys.stderr)
             return 1
         print(args.preview)
