@@ -108,3 +108,14 @@ def test_natural_cubic_spline_interpolates_and_is_linear_at_the_ends():
     t = np.array([-1e-3, 0.0, 1e-3])
     y = natural_cubic_spline(knots, values[:, 0], t)
     assert abs(y[0] - 2 * y[1] + y[2]) < 1e-8
+
+
+def test_ood_split_is_registered_as_an_evaluation_dataset(tmp_path):
+    from ltr.util_scripts.make_synthetic import write_got10k_layout
+    from pytracking.evaluation.datasets import get_dataset, list_datasets
+
+    assert {"synthetic_long", "synthetic_ood"} <= set(list_datasets())
+    write_got10k_layout(tmp_path, "ood", num_videos=1)
+    sequences = get_dataset("synthetic_ood", root=str(tmp_path))
+    assert [s.name for s in sequences] == ["Synthetic_Ood_000001"]
+    assert 80 <= len(sequences[0].frames) <= 200
