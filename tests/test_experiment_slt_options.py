@@ -1,0 +1,33 @@
+"""The options experiment's summary: paired differences of +SS+SO with each option vs the plain recipe."""
+import json
+from pathlib import Path
+
+import pytest
+
+from ltr.experiments import slt_options
+
+
+def _write(run: Path, scores, iterations) -> None:
+    run.mkdir(parents=True)
+    record = {"seed": 0, "scores": {arm: {"AO": ao} for arm, ao in scores.items()},
+              "arms": {arm: {"iterations": it} for arm, it in iterations.items()}}
+    (run / "results.json").write_text(json.dumps({"records": [record]}))
+
+
+def test_summary_pairs_each_option_with_plain_per_seed(tmp_path: Path) -> None:
+    for seed, (ss, ss_so, lm) in enumerate([(50.0, 51.0, 53.0), (49.0, 51.0, 52.0)]):
+        _write(tmp_path / "plain" / f"seed{seed}", {"flt_start": 45.0, "ss": ss, "ss_so": ss_so},
+               {"ss": 10, "ss_so": 12})
+        _write(tmp_path / "local_maxima" / f"seed{seed}", {"flt_start": 45.0, "ss_so": lm}, {"ss_so": 11})
+    rows = {r["option"]: r for r in slt_options.summarise(tmp_path, ["plain", "local_maxima"], [0, 1])}
+    lm = rows["local_maxima"]
+    assert lm["AO"] == pytest.approx(52.5) and lm["iterations"] == pytest.approx(11)
+    assert lm["minus_plain_ss_so"]["per_seed"] == pytest.approx([2.0, 1.0])
+    assert lm["minus_ss"]["per_seed"] == pytest.approx([3.0, 3.0])
+    assert rows["plain"]["minus_ss"]["mean"] == pytest.approx(1.5)
+    table = slt_options.format_table(list(rows.values()), {})
+    assert "(reference)" in table and "+1.50" in table
+
+
+def test_every_option_has_its_signal_overrides() -> None:
+    assert set(slt_options.SIGNAL_SETS) == set(slt_options.OPTIONS)
