@@ -31,3 +31,11 @@ def test_summary_pairs_each_option_with_plain_per_seed(tmp_path: Path) -> None:
 
 def test_every_option_has_its_signal_overrides() -> None:
     assert set(slt_options.SIGNAL_SETS) == set(slt_options.OPTIONS)
+
+
+def test_candidate_statistics_of_the_signal_report() -> None:
+    import torch
+    from ltr.experiments.gradient_signal import candidate_stats
+    steps = {"candidates": torch.tensor([[[3, 7, -1], [5, -1, -1]]])}
+    assert candidate_stats(steps) == {"candidates/count": 1.5, "candidates/multiple": 0.5}
+    assert candidate_stats({"search": torch.zeros(1)}) == {}
