@@ -39,3 +39,21 @@ def test_candidate_statistics_of_the_signal_report() -> None:
     steps = {"candidates": torch.tensor([[[3, 7, -1], [5, -1, -1]]])}
     assert candidate_stats(steps) == {"candidates/count": 1.5, "candidates/multiple": 0.5}
     assert candidate_stats({"search": torch.zeros(1)}) == {}
+
+
+def test_copied_flt_start_results_are_stamped_for_the_copy(tmp_path: Path) -> None:
+    import os
+    source = tmp_path / "exp" / "seed0"
+    (source / "checkpoints").mkdir(parents=True)
+    for name in ("flt_start.pth", "flt_start.json", "flt_start_stats.json"):
+        (source / "checkpoints" / name).write_text("x")
+    (source / "results" / "flt_start").mkdir(parents=True)
+    (source / "results" / "flt_start" / ".checkpoint_mtime").write_text("elsewhere 1.0")
+    (tmp_path / "exp" / "data").mkdir()
+    target = tmp_path / "opt" / "seed0"
+    assert slt_options.copy_start(source, target)
+    ckpt = target / "checkpoints" / "flt_start.pth"
+    stamp = (target / "results" / "flt_start" / ".checkpoint_mtime").read_text()
+    assert stamp == f"{ckpt.resolve()} {os.path.getmtime(ckpt)}"
+    assert (target / "data").is_dir()
+    assert not slt_options.copy_start(tmp_path / "nothing", tmp_path / "t2")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -66,10 +67,20 @@ def copy_start(source: Path, target: Path) -> bool:
     results = source / "results" / "flt_start"
     if results.is_dir() and not (target / "results" / "flt_start").exists():
         shutil.copytree(results, target / "results" / "flt_start")
+        restamp_results(target / "checkpoints" / "flt_start.pth", target / "results" / "flt_start")
     data = next((d for d in (source / "data", source.parent / "data") if d.is_dir()), None)
     if data is not None and not (target / "data").exists():
         shutil.copytree(data, target / "data")
     return True
+
+
+def restamp_results(checkpoint: Path, results_dir: Path) -> None:
+    """Mark copied result files as those of ``checkpoint``: the evaluator reuses results only when
+    the stamp in their folder names this checkpoint's path and mtime
+    (:func:`pytracking.evaluation.checkpoint_eval.evaluate_checkpoint`)."""
+    stamp = results_dir / ".checkpoint_mtime"
+    if stamp.is_file():
+        stamp.write_text(f"{checkpoint.resolve()} {os.path.getmtime(checkpoint)}")
 
 
 def seed_scores(run_dir: Path) -> Dict[str, Any]:
