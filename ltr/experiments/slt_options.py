@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ltr.experiments import slt_vs_flt
-from ltr.experiments.sweep import FLT_START_FILES
+from ltr.experiments.sweep import FLT_START_FILES, restamp_results
 
 SCRIPT = "ltr/run_experiment.py slt_options"
 
@@ -72,15 +71,6 @@ def copy_start(source: Path, target: Path) -> bool:
     if data is not None and not (target / "data").exists():
         shutil.copytree(data, target / "data")
     return True
-
-
-def restamp_results(checkpoint: Path, results_dir: Path) -> None:
-    """Mark copied result files as those of ``checkpoint``: the evaluator reuses results only when
-    the stamp in their folder names this checkpoint's path and mtime
-    (:func:`pytracking.evaluation.checkpoint_eval.evaluate_checkpoint`)."""
-    stamp = results_dir / ".checkpoint_mtime"
-    if stamp.is_file():
-        stamp.write_text(f"{checkpoint.resolve()} {os.path.getmtime(checkpoint)}")
 
 
 def seed_scores(run_dir: Path) -> Dict[str, Any]:
