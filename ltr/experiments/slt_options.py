@@ -2,7 +2,7 @@
 
     python ltr/run_experiment.py slt_options --tracker siamrpnpp --seeds 0 1 2 --out DIR
         [--options plain local_maxima s3_mean k16_lr_half] [--start-from EXP_DIR] [--signal DIR]
-        [--json FILE] [--reuse] [any slt_vs_flt option, e.g. --threads 1 --test-videos 120]
+        [--json FILE] [--reuse] [--summarise-only] [any slt_vs_flt option, e.g. --threads 1 --test-videos 120]
 
 Every option (:data:`OPTIONS`) is one ``slt_vs_flt`` run per seed into ``<out>/<option>/seed<S>/``
 (single-seed layout) from the same FLT start and test split: ``plain`` trains the +SS and +SS+SO
@@ -153,12 +153,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="slt_vs_flt output folder whose seed<S>/ FLT starts and test split to copy")
     parser.add_argument("--signal", default=None, help="folder of signal reports <tracker>_<option>.json")
     parser.add_argument("--reuse", action="store_true", help="keep runs whose results.json exists")
+    parser.add_argument("--summarise-only", action="store_true", dest="summarise_only",
+                        help="run nothing: tabulate the runs already under --out (e.g. runs still going)")
     parser.add_argument("--json", default=None)
     args, passthrough = parser.parse_known_args(argv)
     if "plain" not in args.options:
         args.options = ["plain", *args.options]
     out = Path(args.out)
-    for seed in args.seeds:
+    for seed in ([] if args.summarise_only else args.seeds):
         for option in args.options:
             run_dir = out / option / f"seed{seed}"
             if args.reuse and (run_dir / "results.json").is_file():
