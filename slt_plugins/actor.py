@@ -46,6 +46,7 @@ import torch
 
 from slt_plugins.adapter import (LossOutput, ReplayRecords, SLTAdapter, adapter_generators, index_records,
                                  stack_records)
+from slt_plugins.policy import require_candidate_support
 from slt_plugins.registry import get
 from slt_plugins.sampler import Episode
 from slt_plugins.scst import iou_xywh, require_frame_split, reward_to_go, self_critical_advantage, visible_mean
@@ -153,6 +154,8 @@ class SLTActor:
             adapter.policy = policy
         if getattr(adapter, "policy", None) is None:
             raise ValueError("No candidate policy: pass policy= or give the adapter a .policy.")
+        # a restricted candidate set (local maxima) needs an adapter that passes its score map's grid
+        require_candidate_support(adapter, adapter.policy)
         self.reward_name = reward if isinstance(reward, str) else getattr(reward, "__name__", "custom")
         self.reward_fn: RewardFn = get("reward", reward) if isinstance(reward, str) else reward
         self.num_samples = int(num_samples)

@@ -21,6 +21,7 @@ EXPERIMENTS: Dict[str, tuple] = {
     "sweep": ("sweep", "one knob of slt_vs_flt over several values (Tables 7 and 8)"),
     "signal": ("gradient_signal", "per-batch gradient signal-to-noise of the SLT loss terms at a checkpoint"),
     "motion": ("motion", "per-frame target motion of the SLT episodes (SA on/off) vs the test split at intervals 1-3"),
+    "slt_options": ("slt_options", "+SS+SO with the self-critical term's options (candidate set, samples, batch) vs plain"),
     "intervals": ("frame_intervals", "an slt_vs_flt run's checkpoints tracked at frame intervals 1, 2, 3 (Table 6)"),
 }
 

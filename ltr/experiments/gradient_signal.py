@@ -23,7 +23,8 @@ Frame-interval augmentation is off (the ``+SS`` / ``+SS+SO`` episodes of Table 5
 
 The printed table and ``--json`` hold, per term: mean gradient norm, rho, 1 / rho and the mean
 cosine between the gradients of different batches, plus the rollouts' reward gap and how often
-the sampled action differs from the argmax action.
+the sampled action differs from the argmax action (with ``candidate_set=local_maxima`` also the
+mean number of candidates per sampled frame and the fraction of frames with two or more).
 """
 from __future__ import annotations
 
@@ -68,6 +69,16 @@ def gradient_snr(grads: torch.Tensor) -> Dict[str, float]:
     mean_cos = float((cos.sum() - cos.diagonal().sum()) / (n * (n - 1)))
     return {"snr": snr, "samples_for_snr_1": 1.0 / snr if snr > 0 else float("inf"),
             "mean_cosine": mean_cos, "mean_norm": float(g.norm(dim=1).mean())}
+
+
+def candidate_stats(steps: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """With a restricted candidate set (``candidate_set=local_maxima``): the mean number of candidates
+    per sampled frame and the fraction of sampled frames with at least two (only those can differ
+    from the argmax); empty otherwise."""
+    if "candidates" not in steps:
+        return {}
+    count = (steps["candidates"] >= 0).sum(dim=-1).float()
+    return {"candidates/count": float(count.mean()), "candidates/multiple": float((count >= 2).float().mean())}
 
 
 def flat_grad(params: Sequence[torch.nn.Parameter]) -> torch.Tensor:
@@ -118,6 +129,8 @@ def measure(trainer, num_batches: int) -> Dict[str, object]:
                 grads[name].append(flat_grad(params))
             for name in EXPLORE_STATS:
                 stats[name] += float(rollouts.stats.get(name, float("nan"))) / num_batches
+            for name, value in candidate_stats(rollouts.records.steps).items():
+                stats[name] = stats.get(name, 0.0) + value / num_batches
     finally:
         adapter.scst_weight, adapter.box_weight = saved
         trainer.optimizer.zero_grad(set_to_none=True)

@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -78,10 +79,19 @@ def value_dir(out: Path, param: str, value: str) -> Path:
     return out / f"{param}_{value}"
 
 
+def restamp_results(checkpoint: Path, results_dir: Path) -> None:
+    """Mark copied result files as those of ``checkpoint``: the evaluator reuses results only when
+    the stamp in their folder names this checkpoint's path and mtime
+    (:func:`pytracking.evaluation.checkpoint_eval.evaluate_checkpoint`)."""
+    stamp = results_dir / ".checkpoint_mtime"
+    if stamp.is_file():
+        stamp.write_text(f"{checkpoint.resolve()} {os.path.getmtime(checkpoint)}")
+
+
 def share_flt_start(source: Path, target: Path, seeds: Sequence[int]) -> int:
     """Copy the FLT-start cache (checkpoint, recipe, stats, tracked results) from one value's run to
-    another's; returns the number of seeds copied. ``copy2`` keeps the checkpoint's mtime, which is
-    what slt_vs_flt stamps its results with, so the copied results count as up to date."""
+    another's; returns the number of seeds copied. ``copy2`` keeps the checkpoint's mtime and the
+    copied results are restamped with the copy's path, so they count as up to date."""
     copied = 0
     for src, dst in zip(slt_vs_flt.seed_workdirs(source, seeds), slt_vs_flt.seed_workdirs(target, seeds)):
         if not all((src / "checkpoints" / f).is_file() for f in FLT_START_FILES):
@@ -94,6 +104,7 @@ def share_flt_start(source: Path, target: Path, seeds: Sequence[int]) -> int:
             if (dst / "results" / "flt_start").exists():
                 shutil.rmtree(dst / "results" / "flt_start")
             shutil.copytree(results, dst / "results" / "flt_start")
+            restamp_results(dst / "checkpoints" / "flt_start.pth", dst / "results" / "flt_start")
         copied += 1
     return copied
 

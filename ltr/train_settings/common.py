@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from ltr.admin import distributed
-from ltr.admin.config import OFFICIAL_RECIPE, SETTING_DEFAULT, Schema
+from ltr.admin.config import OFFICIAL_RECIPE, SETTING_DEFAULT, ConfigError, Schema
 from ltr.admin.settings import Settings
 from ltr.models.registry import build_network, load_network
 from ltr.trainers.base_trainer import LTRTrainer
@@ -149,7 +149,7 @@ def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, data
     sampler, the optimiser from ``make_optimizer(net)`` and the optional validation fields.
 
     ``net`` stays unwrapped: under torchrun the SLT trainer puts the adapter's replay pass under DDP.
-    Fields used: reward, samples_per_episode, replay_chunk, network_mode, episodes_per_batch (k),
+    Fields used: reward, samples_per_episode, scst_baseline, candidate_set, candidate_top_k, replay_chunk, network_mode, episodes_per_batch (k),
     iterations_per_epoch, world_size, num_frames (T), max_gap, max_interval, interval_prob, seed,
     model_size, num_workers, grad_clip, print_interval; optional ``advantage`` ('episode', the
     official SCST weighting and the default, or 'reward_to_go', see :class:`slt_plugins.actor.SLTActor`)
@@ -160,8 +160,15 @@ def assemble_slt_trainer(adapter, net: torch.nn.Module, settings: Settings, data
     from slt_plugins.sampler import SequenceSampler
     from slt_plugins.trainer import SLTTrainer
 
-    actor = SLTActor(adapter, reward=settings.reward, num_samples=settings.samples_per_episode,
-                     chunk_size=settings.replay_chunk, start="first_frame",
+    from slt_plugins.policy import with_candidate_set
+
+    if settings.scst_baseline == "mean" and settings.samples_per_episode < 2:
+        raise ConfigError(f"scst_baseline='mean' needs samples_per_episode >= 2 (got "
+                          f"{settings.samples_per_episode}); e.g. --set samples_per_episode=3.")
+    # the candidate set wraps whatever policy the adapter was built with (every tracker, one place)
+    policy = with_candidate_set(adapter.policy, settings.candidate_set, settings.candidate_top_k)
+    actor = SLTActor(adapter, policy=policy, reward=settings.reward, num_samples=settings.samples_per_episode,
+                     chunk_size=settings.replay_chunk, start="first_frame", baseline=settings.scst_baseline,
                      advantage=settings.advantage, mode=settings.network_mode)
     # Every process draws its own episodes, so an epoch holds k episodes per iteration and process.
     num_episodes = settings.episodes_per_batch * settings.iterations_per_epoch * settings.world_size

@@ -19,6 +19,11 @@ def _check_synthetic_overrides(overrides: Dict[str, object]) -> None:
     synthetic_config(overrides)
 
 
+def _check_positive(value: int) -> None:
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+
+
 #: How a run is executed (not the recipe): seeding, start weights, checkpoints, validation, visdom.
 RUN_FIELDS: Dict[str, Field] = {
     "seed": Field(int, 0, "seed of python/numpy/torch and of the samplers (rank is added under torchrun)"),
@@ -68,7 +73,10 @@ FLT_FIELDS: Dict[str, Field] = {
 SLT_FIELDS: Dict[str, Field] = {
     "episodes_per_batch": Field(int, 8, "k: episodes per iteration and process"),
     "num_frames": Field(int, 24, "T: search frames per episode"),
-    "samples_per_episode": Field(int, 1, "sampling rollouts per episode (baseline: the argmax rollout)"),
+    "samples_per_episode": Field(int, 1, "sampling rollouts per episode (baseline: see scst_baseline)"),
+    "scst_baseline": Field(str, "argmax", "SCST baseline: argmax (the episode's argmax rollout, SLT) or mean (the "
+                                          "mean reward of its samples; needs samples_per_episode >= 2)",
+                           choices=("argmax", "mean")),
     "max_interval": Field(int, 1, "frame-interval augmentation: largest interval between episode frames"),
     "interval_prob": Field(float, 0.0, "frame-interval augmentation: probability of an episode with intervals > 1"),
     "include_invisible": Field(bool, False, "through-occlusion episodes (hidden frames inside episodes)"),
@@ -78,6 +86,11 @@ SLT_FIELDS: Dict[str, Field] = {
                                      "objective on the sampled crops)"),
     "so_mode": Field(str, "replace", "replace: SCST replaces the classification loss (the paper); add: keep it "
                                      "beside SCST (a variant)", choices=("replace", "add")),
+    "candidate_set": Field(str, "all", "what the sampling policy spreads over: all (every score-map candidate, "
+                                       "SLT) or local_maxima (the candidate_top_k best local maxima of the "
+                                       "post-processed map, renormalised)", choices=("all", "local_maxima")),
+    "candidate_top_k": Field(int, 5, "candidate_set=local_maxima: the most local maxima kept per frame",
+                             check=_check_positive),
     "temperature": Field(float, 1.0, "policy temperature (sharpening factor; larger is closer to argmax)"),
     "eps": optional_field(float, "logit-softmax policy: how far scores are kept from 0 and 1 (None: the "
                                  "policy has no eps)"),

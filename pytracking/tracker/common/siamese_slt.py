@@ -31,6 +31,7 @@ from ltr.data.crop import boxes_to_crop_frame
 from pytracking.tracker.common.siamese_core import SearchResult, SiameseCore
 from slt_plugins.adapter import LossOutput, ReplayRecords, StepOutput
 from slt_plugins.losses import SCST_TERM, SLTLossTable, arm_loss, check_so_mode
+from slt_plugins.policy import replay_log_probs, select_candidates
 from slt_plugins.scst import scst_loss
 
 
@@ -84,6 +85,10 @@ class SiameseSLTAdapter:
 
     #: The tracker's loss terms and weights, frame-level and SLT (set by each subclass).
     loss_table: SLTLossTable
+    #: Candidate sets this adapter wires (:mod:`slt_plugins.policy`): the core's score map grid
+    #: (``core.candidate_grid()``) is passed to the policy at every step and replay reuses the
+    #: recorded candidate set.
+    candidate_sets = ("all", "local_maxima")
 
     def __init__(self, core: SiameseCore, policy: Any, scst_weight: Optional[float] = None,
                  box_weight: float = 1.0, scst_reduction: str = "mean", so_mode: str = "replace"):
@@ -150,7 +155,8 @@ class SiameseSLTAdapter:
         result = self.core.search(frames)
         pscore = result.candidates.pscore
         greedy = self.core.argmax(result)
-        actions, log_prob = self.policy.select(pscore, sample_mask, generator)
+        actions, log_prob, candidate_record = select_candidates(self.policy, pscore, sample_mask, generator,
+                                                                self.core.candidate_grid())
         # Argmax trackers take exactly the test-time choice (no tie-breaking through the policy).
         mask = sample_mask.to(actions.device)
         actions = torch.where(mask, actions, greedy)
@@ -158,6 +164,7 @@ class SiameseSLTAdapter:
         gt_crop = boxes_to_crop_frame(gt_xywh.to(result.crop_center_xy), result.crop_center_xy,
                                       result.crop_side, self.core.search_size)
         record = {"search": result.search_input, "action": actions, "gt_crop": gt_crop.float()}
+        record.update(candidate_record)
         record.update(self.record_constants(result))
         return StepOutput(boxes_xywh=boxes.float(), actions=actions, record=record, log_prob=log_prob,
                           greedy_actions=greedy)
@@ -167,7 +174,7 @@ class SiameseSLTAdapter:
         steps = {k: v.flatten(0, 1) for k, v in records.steps.items()}  # (R*T, ...)
         outputs = self.replay_module(records.init["template"], steps["search"], T)
         pscore = self.replay_pscore(outputs, steps)
-        log_p = self.policy.log_probs(pscore).gather(1, steps["action"].long().view(-1, 1)).view(R, T)
+        log_p = replay_log_probs(self.policy, pscore, steps).gather(1, steps["action"].long().view(-1, 1)).view(R, T)
         scst = scst_loss(log_p, advantage.to(log_p), reduction=self.scst_reduction)
         weights = self.loss_weights()
         names = [k for k in weights if k != SCST_TERM]
