@@ -1,24 +1,10 @@
-"""Data speed: the synthetic training stream against what the tiny FLT step consumes, and frame
-loading (jpeg4py vs OpenCV decoding, image folders vs LMDB).
+"""Frame loading speed: jpeg4py vs OpenCV decoding, image folders vs LMDB.
 
-    python benchmarks/data_loading.py --stream [--tracker siamrpnpp transt trdimp] [--workers 0 1 2]
-                                      [--batches 8] [--repeats 3] [--threads 1] [--json FILE]
     python benchmarks/data_loading.py [--sequences 20] [--frames 30] [--size 640x480] [--repeats 3] [--json FILE]
 
-``--stream``: for each tracker, its tiny FLT trainer (``ltr/train_settings/<tracker>/tiny.py``, the
-synthetic training stream and the recipe's processing) is built and timed three ways:
-
-* **demand**: samples/s the FLT step consumes, ``batch_size / median(train_step(batch))`` on
-  batches drawn beforehand (forward, backward, clipping, optimizer step; no data loading);
-* **stream**: samples/s the trainer's own loader delivers (videos generated, frames rendered,
-  crops, jitter and labels), with the recipe's ``num_workers`` and with each of ``--workers``
-  DataLoader worker processes, after the first batch (worker start-up excluded);
-* **training**: iterations/s of ``trainer.train`` for ``--batches`` iterations with each worker
-  count: what a budgeted FLT arm gets. Compute-bound means close to ``demand / batch_size``.
-
-Without ``--stream``: a LaSOT-layout dataset of ``--sequences`` x ``--frames`` JPEGs (gradients,
-noise and a moving textured box, quality 90) is generated in a temporary folder and packed into
-an LMDB. Every frame is then read through the dataset interface (``get_frames``) and
+A LaSOT-layout dataset of ``--sequences`` x ``--frames`` JPEGs (gradients, noise and a moving
+textured box, quality 90) is generated in a temporary folder and packed into an LMDB. Every
+frame is then read through the dataset interface (``get_frames``) and
 
 * decoded only, and
 * decoded, cropped around its box (context factor 2, as Siamese trackers do) and resized to
@@ -50,7 +36,7 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import cpu_model, load_average, save_report, start_report, usable_cores  # noqa: E402
+from benchmarks._common import cpu_model, usable_cores  # noqa: E402
 from ltr.data.image_loader import decode_image_bytes, imread_rgb, jpeg4py_available  # noqa: E402
 from ltr.dataset import Lasot, LmdbDataset, pack_dataset  # noqa: E402
 
@@ -200,98 +186,8 @@ def format_table(report: Dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def _stream_rate(trainer, workers: int, batches: int) -> float:
-    """Samples/s the trainer's loader delivers with ``workers`` processes, after its first batch."""
-    trainer.num_workers = workers
-    loader = iter(trainer._epoch_loader(0))
-    next(loader)  # worker start-up and the first batch are not part of the steady rate
-    tic = time.perf_counter()
-    for _ in range(batches):
-        next(loader)
-    rate = batches * trainer.batch_size / (time.perf_counter() - tic)
-    del loader  # stops the workers
-    return rate
-
-
-def _train_rate(trainer, workers: int, iterations: int) -> float:
-    """Iterations/s of ``trainer.train`` over ``iterations`` steps with ``workers`` loader processes."""
-    trainer.num_workers = workers
-    summary = trainer.train(10 ** 6, max_iterations=iterations)
-    return summary["iterations"] / summary["seconds"]
-
-
-def run_stream(args) -> Dict[str, object]:
-    """The ``--stream`` measurement for every tracker (see the module docstring)."""
-    import tempfile as _tempfile
-
-    from ltr.experiments.slt_vs_flt import make_settings, setting_module
-
-    results, skipped = [], []
-    for tracker in args.tracker:
-        try:
-            module = setting_module(tracker, "tiny")
-        except SystemExit as exc:
-            skipped.append({"tracker": tracker, "reason": str(exc)})
-            print(f"skipping {tracker}: {exc}")
-            continue
-        with _tempfile.TemporaryDirectory(prefix="slt_stream_bench_") as workdir:
-            settings = make_settings(module, "stream_bench", Path(workdir), 0, None)
-            trainer = module.build_trainer(settings, quiet=True)
-            trainer.checkpoint_every = 0
-            recipe_workers = int(trainer.num_workers)
-            loader = iter(trainer._epoch_loader(0))
-            batches = [next(loader) for _ in range(2)]
-            del loader
-            steps = []
-            trainer.net.train()
-            trainer.on_epoch_start()
-            for r in range(args.repeats + 1):
-                tic = time.perf_counter()
-                trainer.train_step(batches[r % 2][0])
-                if r:  # the first step warms up
-                    steps.append(time.perf_counter() - tic)
-            step_s = float(np.median(steps))
-            row: Dict[str, object] = {"tracker": tracker, "batch_size": trainer.batch_size,
-                                      "recipe_workers": recipe_workers, "step_ms": 1000 * step_s,
-                                      "demand_samples_per_s": trainer.batch_size / step_s,
-                                      "compute_bound_it_per_s": 1.0 / step_s, "stream": {}, "training": {}}
-            for workers in sorted(set(args.workers) | {recipe_workers}):
-                rates = [_stream_rate(trainer, workers, args.batches) for _ in range(args.repeats)]
-                row["stream"][str(workers)] = float(np.median(rates))
-                row["training"][str(workers)] = _train_rate(trainer, workers, args.batches)
-            results.append(row)
-            print(f"{tracker}: step {row['step_ms']:.0f} ms, demand {row['demand_samples_per_s']:.1f} samples/s, "
-                  f"stream {row['stream']}, training it/s {row['training']}", flush=True)
-            del trainer
-    return {"results": results, "skipped": skipped}
-
-
-def format_stream_table(report: Dict[str, object]) -> str:
-    rows = report["results"]
-    workers = sorted({int(w) for r in rows for w in r["stream"]})
-    head = ("| tracker | batch | FLT step (ms) | demand (samples/s) | "
-            + " | ".join(f"stream, {w} workers" for w in workers) + " | "
-            + " | ".join(f"training it/s, {w} workers" for w in workers) + " | compute-bound it/s |")
-    lines = [head, "|" + "---|" * (5 + 2 * len(workers))]
-    for r in rows:
-        stream = " | ".join(f"{r['stream'][str(w)]:.1f}" if str(w) in r["stream"] else "-" for w in workers)
-        train = " | ".join(f"{r['training'][str(w)]:.2f}" if str(w) in r["training"] else "-" for w in workers)
-        lines.append(f"| {r['tracker']} | {r['batch_size']} | {r['step_ms']:.0f} | {r['demand_samples_per_s']:.1f} | "
-                     f"{stream} | {train} | {r['compute_bound_it_per_s']:.2f} |")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> Dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stream", action="store_true",
-                        help="time the synthetic training stream against the tiny FLT step's demand")
-    parser.add_argument("--tracker", nargs="+", default=["siamrpnpp", "transt", "trdimp"],
-                        help="--stream: trackers whose tiny FLT recipe is timed")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
-                        help="--stream: DataLoader worker counts to time (the recipe's own is always timed)")
-    parser.add_argument("--batches", type=int, default=8, help="--stream: batches per timed pass")
-    parser.add_argument("--threads", type=int, default=1, help="--stream: torch threads of the FLT step")
-    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     parser.add_argument("--sequences", type=int, default=20)
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--size", default="640x480", help="frame size WxH")
@@ -299,16 +195,6 @@ def main(argv=None) -> Dict[str, object]:
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     args = parser.parse_args(argv)
-    if args.stream:
-        machine, command = start_report(args, "data_loading.py", argv)
-        load_before = load_average()
-        report = {"machine": machine, "command": command, "load_before": load_before, **run_stream(args),
-                  "load_after": load_average(), "setup": {"batches": args.batches, "repeats": args.repeats,
-                                                          "threads": args.threads}}
-        print(f"\n# load average before {load_before}, after {report['load_after']}")
-        print(format_stream_table(report))
-        save_report(args.json, report)
-        return report
     report = run(args)
     print(format_table(report))
     if args.json:

@@ -153,18 +153,3 @@ def test_frame_intervals_of_a_finished_run(tmp_path: Path) -> None:
         assert payload["scores"]["1"]["0"][arm] == pytest.approx(run[arm]["AO"])
         assert 0.0 <= payload["scores"]["2"]["0"][arm] <= 100.0
     assert set(payload["slt_minus_ss_so"]) == {"1", "2"}
-
-
-def test_extra_splits_are_scored_per_arm(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """--extra-splits tracks the out-of-distribution (and long) videos with every checkpoint too."""
-    out = tmp_path / "out"
-    assert slt_vs_flt.main(["--tracker", "siamrpnpp", "--out", str(out), "--threads", "1", "--flt-iterations", "2",
-                            "--budget-s", "1", "--test-videos", "1", "--test-frames", "6", "--arms", "slt",
-                            "--extra-splits", "ood", "--extra-videos", "1",
-                            "--set", "num_frames=3", "--set", "episodes_per_batch=1"]) == 0
-    record = json.loads((out / "results.json").read_text())["records"][0]
-    assert set(record["split_scores"]) == {"ood"} and set(record["split_scores"]["ood"]) == {"flt_start", "slt"}
-    assert 0.0 <= record["split_scores"]["ood"]["slt"]["AO"] <= 100.0
-    ood_list = (out / "data" / "ood" / "list.txt").read_text().split()
-    assert ood_list == ["Synthetic_Ood_000001"] and any((out / "results" / "ood" / "slt").rglob("*.txt"))
-    assert "AO on the ood split: FLT start" in capsys.readouterr().out

@@ -57,10 +57,9 @@ def test_image_size_is_configurable():
 
 
 def test_box_matches_the_drawn_target():
-    # Drawing the frame once more without the target shows exactly which pixels it covers
-    # (without motion blur, which smears a moving target beyond its box on purpose).
+    # Drawing the frame once more without the target shows exactly which pixels it covers.
     for seed in (1, 5, 9):
-        video = generate_video(seed, dataclasses.replace(SMALL, motion_blur=0.0))
+        video = generate_video(seed, SMALL)
         index = int(np.flatnonzero(video.cover == 8)[-1])
         with_target = video.render_frame(index).astype(int)
         target_pos = next(i for i, layer in enumerate(video._layers) if layer.kind == "target")
@@ -155,7 +154,7 @@ def test_dataset_interface():
     assert not (info["visible"] & ~info["valid"]).any()
     frames, anno, meta = ds.get_frames(2, [0, 5, 23])
     assert len(frames) == 3 and all(f.shape == (128, 128, 3) and f.dtype == np.uint8 for f in frames)
-    assert set(anno) == set(info) | {"mask"} and len(anno["bbox"]) == 3 and len(anno["mask"]) == 3
+    assert set(anno) == set(info) and len(anno["bbox"]) == 3
     assert torch.equal(anno["bbox"][1], info["bbox"][5])
     assert meta["object_class_name"] in ds.get_class_list() == list(TEXTURE_FAMILIES["test"])
     assert meta["object_class_name"] == ds.get_class_name(2) == target_class(ds.sequence_seed(2), ds.config)

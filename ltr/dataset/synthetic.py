@@ -38,15 +38,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
+from scipy.interpolate import CubicSpline
 
-from ._common import masks_for_frames
 from .base_video_dataset import BaseVideoDataset
 from .synthetic_textures import (TextureSpec, perturb_texture_spec, render_texture, sample_texture_spec,
                                  texture_families)
 
-#: Splits and the code that keeps their seeds disjoint. ``long`` is the long-video test split,
-#: ``ood`` the out-of-distribution split (:data:`SPLIT_DEFAULTS`).
-SPLIT_CODES: Dict[str, int] = {"train": 0, "val": 1, "test": 2, "long": 3, "ood": 4}
+#: Splits and the code that keeps their seeds disjoint.
+SPLIT_CODES: Dict[str, int] = {"train": 0, "val": 1, "test": 2}
 
 #: Minimum visible fraction for a frame to count as visible (cover > 0).
 VISIBLE_MIN = 0.05
@@ -67,10 +66,8 @@ class SyntheticConfig:
     image_size: Tuple[int, int] = (128, 128)
     """(height, width) in pixels."""
     num_frames: int = 48
-    frames_range: Optional[Tuple[int, int]] = None
-    """Inclusive range of frames per video, drawn per video; when set, ``num_frames`` is ignored."""
     texture_set: Optional[str] = None
-    """'train', 'test' or 'ood' texture families; None: the split's (:func:`default_texture_set`)."""
+    """'train' or 'test' texture families; None: 'train' for the train split, 'test' otherwise."""
     target_size: Tuple[float, float] = (0.12, 0.28)
     """Range of the target's mean size sqrt(w * h), fraction of S."""
     aspect_range: Tuple[float, float] = (0.5, 2.0)
@@ -79,8 +76,6 @@ class SyntheticConfig:
     """Mean target speed, fraction of S per frame."""
     speed_variation: float = 0.6
     """Log-normal spread of the speed between waypoints (0: constant speed)."""
-    waypoint_interval: Tuple[int, int] = (6, 16)
-    """Inclusive range of frames between waypoints: shorter means sharper turns and accelerations."""
     scale_change: float = 0.35
     """Largest |log| deviation of the target size from its mean."""
     aspect_change: float = 0.2
@@ -93,8 +88,6 @@ class SyntheticConfig:
     """Probability that a distractor's path passes close to the target."""
     distractor_front_prob: float = 0.25
     """Probability that a distractor moves in front of the target (may occlude it partly)."""
-    distractor_pass_rate: float = 0.0
-    """Further close passes of each distractor per 50 frames (long videos: events all along)."""
     occlusion_rate: float = 0.6
     """Expected full occlusions by a passing occluder per 50 frames."""
     occlusion_length: Tuple[int, int] = (2, 6)
@@ -107,25 +100,10 @@ class SyntheticConfig:
     """Mean pan speed, fraction of S per frame."""
     camera_range: float = 0.3
     """Largest pan offset from the start, fraction of S."""
-    camera_zoom_prob: float = 0.4
-    """Probability that the camera zooms (the whole scene scales about the image centre)."""
-    camera_zoom: float = 0.15
-    """Largest |log| zoom deviation from the first frame."""
     num_clutter: Tuple[int, int] = (2, 6)
     """Inclusive range of static textured shapes painted on the background."""
-    lookalike_clutter_prob: float = 0.3
-    """Probability that a clutter shape is of the target's texture family (static look-alikes)."""
-    random_shape_prob: float = 0.5
-    """Probability that an object's outline is a random star-shaped blob instead of a superellipse."""
-    edge_softness: Tuple[float, float] = (0.0, 0.15)
-    """Range of the width of an object's soft edge, fraction of its shorter side (at least 1 px)."""
-    colour_change: float = 0.2
-    """Largest |log| per-channel gain deviation of an object's colours over the video."""
     illumination_change: float = 0.12
-    """Largest |log| deviation of the global brightness (a colour cast of 0.3 times it per channel)."""
-    motion_blur: float = 0.6
-    """Exposure as a fraction of the frame interval: objects and a panning background are blurred
-    along their motion by this fraction of their displacement per frame (0: no blur)."""
+    """Largest |log| deviation of the global brightness."""
     noise_std: float = 2.0
     """Sensor noise standard deviation in grey levels (0-255)."""
 
@@ -135,15 +113,8 @@ class SyntheticConfig:
             raise ValueError(f"image_size must be at least 16x16, got {self.image_size}")
         if self.num_frames < 2:
             raise ValueError(f"num_frames must be at least 2, got {self.num_frames}")
-        if self.frames_range is not None and not 2 <= self.frames_range[0] <= self.frames_range[1]:
-            raise ValueError(f"frames_range must be an inclusive range 2 <= lo <= hi, got {self.frames_range}")
-        if self.texture_set not in (None, "train", "test", "ood"):
-            raise ValueError(f"texture_set must be 'train', 'test', 'ood' or None, got {self.texture_set!r}")
-        lo, hi = self.waypoint_interval
-        if not 1 <= lo <= hi:
-            raise ValueError(f"waypoint_interval must be an inclusive range 1 <= lo <= hi, got {self.waypoint_interval}")
-        if not 0 <= self.edge_softness[0] <= self.edge_softness[1] <= 0.5:
-            raise ValueError(f"edge_softness must be a range inside [0, 0.5], got {self.edge_softness}")
+        if self.texture_set not in (None, "train", "test"):
+            raise ValueError(f"texture_set must be 'train', 'test' or None, got {self.texture_set!r}")
         lo, hi = self.num_distractors
         if not 0 <= lo <= hi:
             raise ValueError(f"num_distractors must be an inclusive range 0 <= lo <= hi, got {self.num_distractors}")
@@ -157,13 +128,6 @@ class SyntheticConfig:
         """Plain JSON-able dict (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
-    def video_frames(self, seed: int) -> int:
-        """Number of frames of video ``seed``: ``num_frames``, or a draw from ``frames_range``."""
-        if self.frames_range is None:
-            return int(self.num_frames)
-        lo, hi = self.frames_range
-        return int(_rng(seed, _STREAM_CLASS, 1).integers(lo, hi + 1))
-
     @classmethod
     def from_dict(cls, values: Dict[str, Any]) -> "SyntheticConfig":
         """Inverse of :meth:`to_dict`."""
@@ -171,29 +135,10 @@ class SyntheticConfig:
 
 
 def default_texture_set(split: str) -> str:
-    """Texture set used by a split: 'train' for train, 'ood' for ood, 'test' (unseen appearance)
-    for val, test and long."""
+    """Texture set used by a split: 'train' for train, 'test' (unseen appearance) for val and test."""
     if split not in SPLIT_CODES:
         raise ValueError(f"split must be one of {sorted(SPLIT_CODES)}, got {split!r}")
-    return {"train": "train", "ood": "ood"}.get(split, "test")
-
-
-#: How the long and out-of-distribution splits differ from the default config (the others use it).
-#: ``long``: 300-600 frames with occlusions, exits and distractor passes all along.
-#: ``ood``: its own texture families (targets, backgrounds, clutter, occluders), faster and more
-#: erratic motion (speed, turns, acceleration, zoom, pans) and lengths (80-200) no other split has.
-SPLIT_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "long": {"frames_range": (300, 600), "distractor_pass_rate": 0.4},
-    "ood": {"frames_range": (80, 200), "speed": 0.03, "speed_variation": 0.9, "waypoint_interval": (3, 9),
-            "scale_change": 0.5, "camera_speed": 0.02, "camera_zoom": 0.25, "camera_zoom_prob": 0.6,
-            "num_clutter": (4, 9), "colour_change": 0.3},
-}
-
-
-def default_config(split: str) -> SyntheticConfig:
-    """The config a split uses when none is given: :data:`SPLIT_DEFAULTS` over the defaults,
-    texture set from :func:`default_texture_set`."""
-    return SyntheticConfig(texture_set=default_texture_set(split), **SPLIT_DEFAULTS.get(split, {}))
+    return "train" if split == "train" else "test"
 
 
 def video_seed(split: str, seed: int, index: int) -> int:
@@ -238,149 +183,40 @@ def target_class(seed: int, config: Optional[SyntheticConfig] = None) -> str:
 # geometry helpers
 # ----------------------------------------------------------------------------------------------
 
-def natural_cubic_spline(knots: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The natural cubic spline through (knots, values) evaluated at ``at``.
-
-    ``knots`` (K,) strictly increasing, ``values`` (K,) or (K, D); returns (len(at),) or
-    (len(at), D). Same curve as ``scipy.interpolate.CubicSpline(..., bc_type='natural')``, solved
-    directly: scipy's set-up costs about a millisecond per call, which dominated planning a video.
-    Points outside the knots follow the end polynomials.
-    """
-    x = np.asarray(knots, np.float64)
-    y = np.asarray(values, np.float64)
-    flat = y.ndim == 1
-    y = y[:, None] if flat else y
-    k = len(x)
-    if k < 2:
-        raise ValueError(f"a spline needs at least 2 knots, got {k}")
-    h = np.diff(x)
-    # second derivatives m: m[0] = m[-1] = 0, tridiagonal system for the inner ones
-    m = np.zeros_like(y)
-    if k > 2:
-        a = np.zeros((k - 2, k - 2))
-        idx = np.arange(k - 2)
-        a[idx, idx] = 2 * (h[:-1] + h[1:])
-        a[idx[1:], idx[:-1]] = h[1:-1]
-        a[idx[:-1], idx[1:]] = h[1:-1]
-        slope = np.diff(y, axis=0) / h[:, None]
-        m[1:-1] = np.linalg.solve(a, 6 * np.diff(slope, axis=0))
-    t = np.asarray(at, np.float64)
-    i = np.clip(np.searchsorted(x, t, side="right") - 1, 0, k - 2)
-    hi = h[i][:, None]
-    dl = (t - x[i])[:, None]
-    dr = (x[i + 1] - t)[:, None]
-    out = (m[i] * dr ** 3 + m[i + 1] * dl ** 3) / (6 * hi) \
-        + (y[i] / hi - m[i] * hi / 6) * dr + (y[i + 1] / hi - m[i + 1] * hi / 6) * dl
-    return out[:, 0] if flat else out
-
-
-def _smooth_curve(rng: np.random.Generator, n: int, amplitude: float, spacing: float,
-                  dims: Optional[int] = None) -> np.ndarray:
-    """Smooth random curve (n,) (or ``dims`` curves, (n, dims)) within [-amplitude, amplitude],
-    knots every ``spacing`` frames."""
-    shape = (n,) if dims is None else (n, dims)
+def _smooth_curve(rng: np.random.Generator, n: int, amplitude: float, spacing: float) -> np.ndarray:
+    """Smooth random curve (n,) within [-amplitude, amplitude], knots every ``spacing`` frames."""
     if amplitude <= 0:
-        return np.zeros(shape)
+        return np.zeros(n)
     k = int(math.ceil((n - 1) / spacing)) + 2
     knots = np.arange(k) * spacing - rng.uniform(0, spacing)
-    values = rng.uniform(-amplitude, amplitude, k if dims is None else (k, dims))
-    return np.clip(natural_cubic_spline(knots, values, np.arange(n)), -amplitude, amplitude)
+    values = rng.uniform(-amplitude, amplitude, k)
+    return np.clip(CubicSpline(knots, values)(np.arange(n)), -amplitude, amplitude)
 
 
-@dataclasses.dataclass(frozen=True)
-class Outline:
-    """The shape of an object in its box: normalised box coordinates (u, v) in [-1, 1]^2.
-
-    A superellipse ``|x|^p + |y|^p <= 1`` whose radius is modulated by a few angular harmonics
-    ``r(theta) = 1 + sum a_k cos(k theta + phi_k)`` (none: a plain ellipse ... box), stretched so
-    that its extent is exactly the box (the annotation is tight). ``softness`` is the width of the
-    soft edge as a fraction of the object's shorter side (at least one pixel); coverage is one
-    half on the outline itself, so masks and visibility do not depend on it.
-    """
-
-    exponent: float
-    harmonics: Tuple[Tuple[int, float, float], ...] = ()
-    softness: float = 0.0
-    bounds: Tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
-    """(x_min, x_max, y_min, y_max) of the shape before stretching (computed by :meth:`make`)."""
-
-    @classmethod
-    def make(cls, exponent: float, harmonics: Sequence[Tuple[int, float, float]] = (),
-             softness: float = 0.0) -> "Outline":
-        """An outline with its bounds measured (on 1,440 boundary points)."""
-        harmonics = tuple((int(k), float(a), float(ph)) for k, a, ph in harmonics)
-        if not harmonics:
-            return cls(float(exponent), (), float(softness))
-        theta = np.linspace(0, 2 * math.pi, 1440, endpoint=False)
-        c, si = np.cos(theta), np.sin(theta)
-        norm = (np.abs(c) ** exponent + np.abs(si) ** exponent) ** (1.0 / exponent)
-        rho = _radius(theta, harmonics) / norm
-        x, y = rho * c, rho * si
-        return cls(float(exponent), harmonics, float(softness),
-                   (float(x.min()), float(x.max()), float(y.min()), float(y.max())))
-
-    @property
-    def name(self) -> str:
-        """'ellipse', 'squircle', 'rounded_box', 'box' or 'irregular'."""
-        if self.harmonics:
-            return "irregular"
-        p = self.exponent
-        return "ellipse" if p <= 2 else "squircle" if p <= 3 else "rounded_box" if p <= 5 else "box"
-
-    def distance(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Normalised distance (inside: <= 1) of box coordinates ``u, v`` (broadcast)."""
-        x0, x1, y0, y1 = self.bounds
-        x = x0 + (np.asarray(u) + 1.0) * (0.5 * (x1 - x0))
-        y = y0 + (np.asarray(v) + 1.0) * (0.5 * (y1 - y0))
-        p = self.exponent
-        d = (np.abs(x) ** p + np.abs(y) ** p) ** (1.0 / p)
-        if self.harmonics:
-            d = d / _radius(np.arctan2(y, x), self.harmonics)
-        return d
-
-    def alpha(self, height: int, width: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Antialiased coverage (H, W) float32 of the outline over a patch, and the distance."""
-        v = (np.arange(height, dtype=np.float32) + 0.5) / height * 2 - 1
-        u = (np.arange(width, dtype=np.float32) + 0.5) / width * 2 - 1
-        d = self.distance(u[None, :], v[:, None]).astype(np.float32)
-        side = min(height, width)
-        edge_px = max(1.0, self.softness * side)  # width of the ramp from 0 to 1
-        alpha = np.clip((1.0 - d) * (0.5 * side / edge_px) + 0.5, 0.0, 1.0)
-        return alpha.astype(np.float32), d
-
-    def points(self, grid: int = 12) -> np.ndarray:
-        """Sample points (P, 2) in [-1, 1]^2 inside the outline, used to measure visibility."""
-        c = (np.arange(grid) + 0.5) / grid * 2 - 1
-        u, v = np.meshgrid(c, c)
-        inside = self.distance(u, v) <= 1.0
-        return np.stack([u[inside], v[inside]], axis=1)
+def _superellipse_alpha(height: int, width: int, exponent: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Antialiased mask (H, W) of |u|^p + |v|^p <= 1 over the patch, and the normalised radius."""
+    v = (np.arange(height, dtype=np.float32) + 0.5) / height * 2 - 1
+    u = (np.arange(width, dtype=np.float32) + 0.5) / width * 2 - 1
+    d = (np.abs(u)[None, :] ** exponent + np.abs(v)[:, None] ** exponent) ** (1.0 / exponent)
+    # about one texture pixel of soft edge
+    alpha = np.clip((1.0 - d) * 0.5 * min(height, width) + 0.5, 0.0, 1.0)
+    return alpha.astype(np.float32), d.astype(np.float32)
 
 
-def _radius(theta: np.ndarray, harmonics: Sequence[Tuple[int, float, float]]) -> np.ndarray:
-    r = np.ones_like(theta, dtype=np.float64)
-    for k, a, ph in harmonics:
-        r = r + a * np.cos(k * theta + ph)
-    return r
-
-
-def _random_outline(rng: np.random.Generator, cfg: "SyntheticConfig", box_prob: float = 1.0) -> Outline:
-    """A superellipse or, with ``cfg.random_shape_prob``, a random star-shaped blob; soft edges."""
-    exponent = float(rng.choice([2.0, 3.0, 5.0, 10.0]))
-    softness = float(rng.uniform(*cfg.edge_softness))
-    if rng.uniform() >= cfg.random_shape_prob * box_prob:
-        return Outline.make(exponent, (), softness)
-    count = int(rng.integers(1, 4))
-    ks = rng.choice(np.arange(2, 7), size=count, replace=False)
-    amps = rng.dirichlet(np.ones(count)) * rng.uniform(0.15, 0.45)  # sum below 0.45: radius stays >= 0.55
-    return Outline.make(exponent, [(int(k), float(a), float(rng.uniform(0, 2 * math.pi)))
-                                   for k, a in zip(ks, amps)], softness)
+def _shape_points(exponent: float, grid: int = 12) -> np.ndarray:
+    """Sample points (P, 2) in [-1, 1]^2 inside the superellipse, used to measure visibility."""
+    c = (np.arange(grid) + 0.5) / grid * 2 - 1
+    u, v = np.meshgrid(c, c)
+    inside = np.abs(u) ** exponent + np.abs(v) ** exponent <= 1.0
+    return np.stack([u[inside], v[inside]], axis=1)
 
 
 def _inside(px: np.ndarray, py: np.ndarray, layer: "_Layer") -> np.ndarray:
     """Which points (N, P) lie inside the layer's shape in each frame."""
     u = (px - layer.cx[:, None]) / (0.5 * layer.w[:, None])
     v = (py - layer.cy[:, None]) / (0.5 * layer.h[:, None])
-    return layer.outline.distance(u, v) <= 1.0
+    p = layer.exponent
+    return np.abs(u) ** p + np.abs(v) ** p <= 1.0
 
 
 @dataclasses.dataclass
@@ -392,11 +228,10 @@ class _Layer:
     cy: np.ndarray
     w: np.ndarray
     h: np.ndarray
-    outline: Outline
+    exponent: float
     texture: TextureSpec
     depth: int  # drawing order; larger is nearer the camera
     rim: float = 0.25  # darkening towards the edge so objects read as objects
-    tint: Optional[np.ndarray] = None  # (N, 3) per-frame colour gain; None: constant colours
 
     def boxes(self) -> np.ndarray:
         return np.stack([self.cx - self.w / 2, self.cy - self.h / 2, self.w, self.h], axis=1)
@@ -410,7 +245,7 @@ class _Clutter:
     y: float
     w: float
     h: float
-    outline: Outline
+    exponent: float
     texture: TextureSpec
 
 
@@ -423,7 +258,7 @@ class SyntheticVideo:
 
     Attributes:
         seed: the video's seed.
-        config: the config it was generated with (texture_set resolved, num_frames the video's length).
+        config: the config it was generated with (texture_set resolved).
         object_class: texture family of the target.
         boxes: (N, 4) float32 xywh pixels, full target extent (may leave the image).
         visible: (N,) bool, at least 5 % of the target visible.
@@ -437,7 +272,7 @@ class SyntheticVideo:
 
     def __init__(self, seed: int, config: SyntheticConfig, layers: List[_Layer], clutter: List[_Clutter],
                  background: TextureSpec, camera: np.ndarray, gain: np.ndarray, noise_offsets: np.ndarray,
-                 canvas_size: Tuple[int, int], zoom: Optional[np.ndarray] = None):
+                 canvas_size: Tuple[int, int]):
         self.seed = seed
         self.config = config
         self.image_size = tuple(config.image_size)
@@ -446,10 +281,7 @@ class SyntheticVideo:
         self._clutter = clutter
         self._background = background
         self._camera = camera
-        self._gain = np.broadcast_to(np.asarray(gain, np.float32).reshape(len(gain), -1), (len(gain), 3)).copy()
-        #: (N,) scene scale about the image centre (1 in the first frame); it scales the background
-        #: here, the objects' boxes are planned with it already
-        self._zoom = np.ones(self.num_frames) if zoom is None else np.asarray(zoom, np.float64)
+        self._gain = gain.astype(np.float32)
         self._noise_offsets = noise_offsets
         self._canvas_size = canvas_size
         self._assets: Optional[Dict[str, Any]] = None
@@ -479,8 +311,9 @@ class SyntheticVideo:
 
     @property
     def object_shape(self) -> str:
-        """Shape of the target: 'ellipse', 'squircle', 'rounded_box', 'box' or 'irregular'."""
-        return self._target.outline.name
+        """Shape of the target: 'ellipse', 'squircle', 'rounded_box' or 'box'."""
+        p = self._target.exponent
+        return "ellipse" if p <= 2 else "squircle" if p <= 3 else "rounded_box" if p <= 5 else "box"
 
     @property
     def mean_speed(self) -> float:
@@ -504,7 +337,7 @@ class SyntheticVideo:
     def _measure_visibility(self) -> None:
         target = self._target
         h, w = self.image_size
-        pts = target.outline.points()
+        pts = _shape_points(target.exponent)
         px = target.cx[:, None] + pts[None, :, 0] * target.w[:, None] / 2
         py = target.cy[:, None] + pts[None, :, 1] * target.h[:, None] / 2
         in_image = (px >= 0) & (px < w) & (py >= 0) & (py < h)
@@ -540,8 +373,7 @@ class SyntheticVideo:
         aspect_ratio = (target.w / target.h) / (target.w[0] / target.h[0])
         fa["aspect_change"] = (aspect_ratio < 0.5) | (aspect_ratio > 2.0)
         cam_step = np.hypot(*np.diff(self._camera, axis=0, prepend=self._camera[:1]).T)
-        zoom_step = np.abs(np.diff(np.log(self._zoom), prepend=0.0)) * 0.5 * max(h, w)
-        fa["camera_motion"] = (cam_step > 0.5) | (zoom_step > 0.5)
+        fa["camera_motion"] = cam_step > 0.5
         self.frame_attributes = fa
         self.attributes = {name: bool(flags.any()) for name, flags in fa.items()}
 
@@ -557,7 +389,7 @@ class SyntheticVideo:
         # slow illumination gradient over the background
         canvas *= (0.8 + 0.4 * _linear_ramp(rng, ch, cw))[..., None]
         for i, c in enumerate(self._clutter):
-            sprite = _make_sprite(c.texture, c.h, c.w, c.outline, 0.15, _rng(self.seed, _STREAM_PIXELS, 1, i))
+            sprite = _make_sprite(c.texture, c.h, c.w, c.exponent, 0.15, _rng(self.seed, _STREAM_PIXELS, 1, i))
             _composite(canvas, sprite, c.x, c.y, c.w, c.h)
         canvas = (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8)
         # object sprites are drawn when first needed: in a long video most occluders are never on screen
@@ -569,19 +401,15 @@ class SyntheticVideo:
                      * (cfg.noise_std / 255.0)).astype(np.float32)
         return {"canvas": canvas, "sprites": sprites, "noise": noise}
 
-    def _sprite_size(self, layer: _Layer) -> Tuple[int, int]:
-        """(height, width) of a layer's sprite: the object's largest size, capped (downscaling a
-        smooth texture by up to ~2.5x is harmless; long occluder bars are stretched)."""
-        th = int(min(math.ceil(layer.h.max()) + 2, 2 * max(self.image_size)))
-        tw = int(min(math.ceil(layer.w.max()) + 2, 2 * max(self.image_size)))
-        return th, tw
-
     def _sprite(self, k: int) -> np.ndarray:
         sprites = self._assets["sprites"]
         if sprites[k] is None:
             layer = self._layers[k]
-            th, tw = self._sprite_size(layer)
-            sprites[k] = _make_sprite(layer.texture, th, tw, layer.outline, layer.rim,
+            # sprite resolution of the object's largest size, capped: downscaling a smooth texture
+            # by up to ~2.5x is harmless, long occluder bars are stretched
+            th = int(min(math.ceil(layer.h.max()) + 2, 2 * max(self.image_size)))
+            tw = int(min(math.ceil(layer.w.max()) + 2, 2 * max(self.image_size)))
+            sprites[k] = _make_sprite(layer.texture, th, tw, layer.exponent, layer.rim,
                                       _rng(self.seed, _STREAM_PIXELS, 2, k))
         return sprites[k]
 
@@ -595,68 +423,20 @@ class SyntheticVideo:
             self._assets = self._build_assets()
         assets = self._assets
         h, w = self.image_size
-        frame = self._background_view(index)
+        ox, oy = self._camera[index]
+        # getRectSubPix centres use the pixel-centre convention: a patch starting at x0 is centred at x0 + (w-1)/2
+        view = cv2.getRectSubPix(assets["canvas"], (w, h), (float(ox) + (w - 1) / 2, float(oy) + (h - 1) / 2))
+        frame = view.astype(np.float32) * (1.0 / 255.0)
         for k, layer in enumerate(self._layers):
             x, y = layer.cx[index] - layer.w[index] / 2, layer.cy[index] - layer.h[index] / 2
             if x >= w or y >= h or x + layer.w[index] <= 0 or y + layer.h[index] <= 0:
                 continue
-            tint = None if layer.tint is None else layer.tint[index]
-            _composite(frame, self._sprite(k), x, y, layer.w[index], layer.h[index], tint=tint,
-                       blur=self._blur_vector(layer.cx, layer.cy, index))
+            _composite(frame, self._sprite(k), x, y, layer.w[index], layer.h[index])
         frame *= self._gain[index]
         if assets["noise"] is not None:
             nx, ny = self._noise_offsets[index]
             frame += assets["noise"][ny:ny + h, nx:nx + w]
         return (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-    def _blur_vector(self, xs: np.ndarray, ys: np.ndarray, index: int) -> Optional[Tuple[float, float]]:
-        """Motion blur (dx, dy) in pixels for something at (xs, ys) per frame: the exposure
-        fraction of its displacement since the previous frame; None below one pixel."""
-        exposure = self.config.motion_blur
-        if exposure <= 0 or index == 0:
-            return None
-        dx, dy = exposure * (xs[index] - xs[index - 1]), exposure * (ys[index] - ys[index - 1])
-        return (float(dx), float(dy)) if math.hypot(dx, dy) >= 1.0 else None
-
-    def _background_view(self, index: int) -> np.ndarray:
-        """The background canvas seen in frame ``index`` (H, W, 3 float32 in [0, 1]): the camera's
-        pan offset, its zoom about the image centre, and blur along a fast pan."""
-        h, w = self.image_size
-        ox, oy = self._camera[index]
-        z = float(self._zoom[index])
-        # destination pixel p -> canvas point c + (p - centre) / z, c the pan centre (pixel-centre convention)
-        cx, cy = float(ox) + (w - 1) / 2, float(oy) + (h - 1) / 2
-        m = np.array([[1 / z, 0.0, cx - (w - 1) / 2 / z], [0.0, 1 / z, cy - (h - 1) / 2 / z]])
-        view = cv2.warpAffine(self._assets["canvas"], m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REFLECT)
-        frame = view.astype(np.float32) * (1.0 / 255.0)
-        # the background moves by -pan (and scales with the zoom) in the image
-        blur = self._blur_vector(-self._camera[:, 0] * self._zoom, -self._camera[:, 1] * self._zoom, index)
-        if blur is not None:
-            frame = cv2.filter2D(frame, -1, _line_kernel(*blur), borderType=cv2.BORDER_REFLECT)
-        return frame
-
-    def render_mask(self, index: int) -> np.ndarray:
-        """Visible pixels of the target in frame ``index``: (H, W) uint8 0/1.
-
-        The target's shape drawn where :meth:`render_frame` draws it, less every object in front
-        of it (occluders, distractors passing in front) and the part outside the image. A pixel
-        is 1 where the target's coverage after those removals is at least one half. Pure geometry:
-        it depends only on the plan and the index, never on pixels rendered before.
-        """
-        if not 0 <= index < self.num_frames:
-            raise IndexError(f"frame {index} out of range for a video of {self.num_frames} frames")
-        h, w = self.image_size
-        coverage = np.zeros((h, w), np.float32)
-        target = self._target
-        target_pos = self._layers.index(target)
-        if not _draw_alpha(coverage, target, index, self._sprite_size(target)):
-            return coverage.astype(np.uint8)
-        for layer in self._layers[target_pos + 1:]:
-            front = np.zeros((h, w), np.float32)
-            if _draw_alpha(front, layer, index, self._sprite_size(layer)):
-                coverage *= 1.0 - front
-        return (coverage >= 0.5).astype(np.uint8)
 
     def render_frames(self, frame_ids: Sequence[int]) -> np.ndarray:
         """Frames ``frame_ids`` as a (K, H, W, 3) uint8 RGB array."""
@@ -695,69 +475,25 @@ def _linear_ramp(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (xx * math.cos(a) + yy * math.sin(a)) / math.sqrt(0.5) + 0.5
 
 
-def _line_kernel(dx: float, dy: float) -> np.ndarray:
-    """Normalised box kernel along the segment (-dx/2, -dy/2) .. (dx/2, dy/2): linear motion blur."""
-    length = math.hypot(dx, dy)
-    radius = int(math.ceil(length / 2)) + 1
-    size = 2 * radius + 1
-    kernel = np.zeros((size, size), np.float32)
-    steps = max(int(math.ceil(length * 2)), 2)
-    for t in np.linspace(-0.5, 0.5, steps):
-        px, py = radius + t * dx, radius + t * dy
-        x0, y0 = int(math.floor(px)), int(math.floor(py))
-        fx, fy = px - x0, py - y0
-        # bilinear splat keeps sub-pixel lengths
-        kernel[y0, x0] += (1 - fx) * (1 - fy)
-        kernel[y0, min(x0 + 1, size - 1)] += fx * (1 - fy)
-        kernel[min(y0 + 1, size - 1), x0] += (1 - fx) * fy
-        kernel[min(y0 + 1, size - 1), min(x0 + 1, size - 1)] += fx * fy
-    return kernel / kernel.sum()
-
-
-def _make_sprite(texture: TextureSpec, height: float, width: float, outline: Outline, rim: float,
+def _make_sprite(texture: TextureSpec, height: float, width: float, exponent: float, rim: float,
                  rng: np.random.Generator) -> np.ndarray:
-    """Premultiplied RGBA sprite (h, w, 4) float32: a textured outline with a darker rim."""
+    """Premultiplied RGBA sprite (h, w, 4) float32: textured superellipse with a darker rim."""
     h, w = max(int(math.ceil(height)), 2), max(int(math.ceil(width)), 2)
     rgb = render_texture(texture, h, w, rng, scale=float(min(h, w)))
-    alpha, d = outline.alpha(h, w)
+    alpha, d = _superellipse_alpha(h, w, exponent)
     shade = 1.0 - rim * np.clip((d - 0.6) / 0.4, 0.0, 1.0) ** 2
     return np.concatenate([rgb * (shade * alpha)[..., None], alpha[..., None]], axis=2)
 
 
-def _draw_alpha(dst: np.ndarray, layer: _Layer, index: int, sprite_size: Tuple[int, int]) -> bool:
-    """Write the coverage (alpha) of ``layer`` in frame ``index`` into ``dst`` (H, W float32 zeros).
-
-    The alpha is the one :func:`_make_sprite` builds for a sprite of ``sprite_size``, resampled with
-    the map :func:`_composite` uses, so it matches the drawn object pixel for pixel. Returns False
-    (``dst`` untouched) when the object is outside the image.
-    """
-    x, y = layer.cx[index] - layer.w[index] / 2, layer.cy[index] - layer.h[index] / 2
-    w, h = float(layer.w[index]), float(layer.h[index])
-    dh, dw = dst.shape[:2]
-    if x >= dw or y >= dh or x + w <= 0 or y + h <= 0:
-        return False
-    sh, sw = max(sprite_size[0], 2), max(sprite_size[1], 2)
-    alpha, _ = layer.outline.alpha(sh, sw)
-    _composite(dst[..., None], alpha[..., None], x, y, w, h, premultiplied_rgb=False)
-    return True
-
-
-def _composite(dst: np.ndarray, sprite: np.ndarray, x: float, y: float, w: float, h: float,
-               premultiplied_rgb: bool = True, tint: Optional[np.ndarray] = None,
-               blur: Optional[Tuple[float, float]] = None) -> None:
+def _composite(dst: np.ndarray, sprite: np.ndarray, x: float, y: float, w: float, h: float) -> None:
     """Draw a premultiplied RGBA sprite onto ``dst`` (H, W, 3 float32) so it fills box xywh exactly.
 
     The sprite is resampled with a sub-pixel affine map into the box's integer bounding region
-    only, so the drawn object matches the float box and costs little. ``tint`` (3,) scales its
-    colours; ``blur`` (dx, dy) smears it along its motion (the region grows by the smear).
-    With ``premultiplied_rgb=False`` the sprite is a single coverage channel drawn over ``dst``.
+    only, so the drawn object matches the float box and costs little.
     """
     dh, dw = dst.shape[:2]
-    mx = my = 0
-    if blur is not None:
-        mx, my = int(math.ceil(abs(blur[0]) / 2)) + 1, int(math.ceil(abs(blur[1]) / 2)) + 1
-    x0, y0 = max(int(math.floor(x)) - mx, 0), max(int(math.floor(y)) - my, 0)
-    x1, y1 = min(int(math.ceil(x + w)) + mx, dw), min(int(math.ceil(y + h)) + my, dh)
+    x0, y0 = max(int(math.floor(x)), 0), max(int(math.floor(y)), 0)
+    x1, y1 = min(int(math.ceil(x + w)), dw), min(int(math.ceil(y + h)), dh)
     if x1 <= x0 or y1 <= y0 or w <= 0 or h <= 0:
         return
     sh, sw = sprite.shape[:2]
@@ -765,15 +501,7 @@ def _composite(dst: np.ndarray, sprite: np.ndarray, x: float, y: float, w: float
     m = np.array([[sx, 0.0, x - x0 + 0.5 * sx - 0.5], [0.0, sy, y - y0 + 0.5 * sy - 0.5]], np.float64)
     patch = cv2.warpAffine(sprite, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-    if blur is not None:  # premultiplied colours blur correctly with their alpha
-        patch = cv2.filter2D(patch, -1, _line_kernel(*blur), borderType=cv2.BORDER_CONSTANT)
-    if tint is not None:
-        patch[..., :3] *= np.asarray(tint, np.float32)
     region = dst[y0:y1, x0:x1]
-    if not premultiplied_rgb:  # a single alpha channel: coverage, drawn over what is there
-        patch = patch.reshape(region.shape)
-        region += patch * (1.0 - region)
-        return
     region *= 1.0 - patch[..., 3:4]
     region += patch[..., :3]
 
@@ -783,16 +511,14 @@ def _composite(dst: np.ndarray, sprite: np.ndarray, x: float, y: float, w: float
 # ----------------------------------------------------------------------------------------------
 
 def _waypoints(rng: np.random.Generator, n: int, start: np.ndarray, speed_px: float, speed_var: float,
-               bounds: Tuple[float, float, float, float],
-               interval: Tuple[int, int] = (6, 16)) -> Tuple[np.ndarray, np.ndarray]:
-    """Random-walk waypoints (times, positions (K, 2)) inside bounds (x0, x1, y0, y1), ending past
-    n-1, ``interval`` (inclusive) frames apart."""
+               bounds: Tuple[float, float, float, float]) -> Tuple[np.ndarray, np.ndarray]:
+    """Random-walk waypoints (times, positions (K, 2)) inside bounds (x0, x1, y0, y1), ending past n-1."""
     x0, x1, y0, y1 = bounds
     times, points = [0], [np.asarray(start, float)]
     heading = rng.uniform(0, 2 * math.pi)
     t = 0
     while t < n - 1:
-        dt = int(rng.integers(interval[0], interval[1] + 1))
+        dt = int(rng.integers(6, 17))
         heading += rng.normal(0, 0.9)
         speed = speed_px * float(np.clip(math.exp(rng.normal(0, speed_var)), 0.15, 3.5))
         q = points[-1] + speed * dt * np.array([math.cos(heading), math.sin(heading)])
@@ -811,7 +537,7 @@ def _waypoints(rng: np.random.Generator, n: int, start: np.ndarray, speed_px: fl
 
 
 def _spline(times: np.ndarray, points: np.ndarray, n: int) -> np.ndarray:
-    return natural_cubic_spline(times, points, np.arange(n))
+    return CubicSpline(times, points, axis=0, bc_type="natural")(np.arange(n))
 
 
 def _size_curves(rng: np.random.Generator, n: int, size: float, aspect: float, scale_change: float,
@@ -844,7 +570,7 @@ def _event_times(rng: np.random.Generator, rate: float, n: int, lo: int, hi: int
 def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
     cfg = config
     texture_set = _resolve_texture_set(cfg)
-    n = cfg.video_frames(seed)
+    n = cfg.num_frames
     H, W = cfg.image_size
     s = float(min(H, W))
     rng = _rng(seed, _STREAM_PLAN)
@@ -852,7 +578,7 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
 
     # ---- target ----
     target_tex = sample_texture_spec(rng, texture_set, family)
-    outline = _random_outline(rng, cfg)
+    exponent = float(rng.choice([2.0, 3.0, 5.0, 10.0]))
     size0 = rng.uniform(*cfg.target_size) * s
     aspect0 = math.exp(rng.uniform(math.log(cfg.aspect_range[0]), math.log(cfg.aspect_range[1])))
     tw, th = _size_curves(rng, n, size0, aspect0, cfg.scale_change, cfg.aspect_change, s)
@@ -860,7 +586,7 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
     bounds = (mx, max(W - mx, mx + 1), my, max(H - my, my + 1))
     start = np.array([rng.uniform(bounds[0], bounds[1]), rng.uniform(bounds[2], bounds[3])])
     speed_px = cfg.speed * s
-    times, points = _waypoints(rng, n, start, speed_px, cfg.speed_variation, bounds, cfg.waypoint_interval)
+    times, points = _waypoints(rng, n, start, speed_px, cfg.speed_variation, bounds)
 
     # out-of-view: move waypoints near a border beyond it, optionally hold there a few frames
     lo_t = max(4, int(0.15 * n))
@@ -892,8 +618,7 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
         order = np.argsort(times)
         times, points = times[order], points[order]
     centre = _spline(times, points, n)
-    target = _Layer("target", centre[:, 0], centre[:, 1], tw, th, outline, target_tex, depth=10,
-                    tint=_tint(rng, n, cfg.colour_change))
+    target = _Layer("target", centre[:, 0], centre[:, 1], tw, th, exponent, target_tex, depth=10)
     layers = [target]
 
     # ---- distractors: same family, perturbed look, own paths that often pass close by ----
@@ -912,19 +637,18 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
             if np.hypot(*(d_start - start)) > 0.6 * (size0 + d_size) + 0.5 * (tw[0] + dw[0]):
                 break
         d_times, d_points = _waypoints(rng, n, d_start, speed_px * rng.uniform(0.5, 1.2), cfg.speed_variation,
-                                       d_bounds, cfg.waypoint_interval)
-        # close passes: one with distractor_near_prob, more all along a long video
-        passes = int(rng.uniform() < cfg.distractor_near_prob) + int(rng.poisson(cfg.distractor_pass_rate * n / 50.0))
-        ks = [k for k in range(1, len(d_times)) if lo_t <= d_times[k] < n]
-        for k in rng.permutation(ks)[:passes] if len(d_times) > 1 else []:
-            t = int(d_times[k])
-            ang = rng.uniform(0, 2 * math.pi)
-            dist = rng.uniform(0.7, 1.6) * 0.5 * (size0 + d_size)
-            d_points[k] = centre[t] + dist * np.array([math.cos(ang), math.sin(ang)])
+                                       d_bounds)
+        if rng.uniform() < cfg.distractor_near_prob and len(d_times) > 1:
+            ks = [k for k in range(1, len(d_times)) if lo_t <= d_times[k] < n]
+            if ks:
+                k = ks[int(rng.integers(len(ks)))]
+                t = int(d_times[k])
+                ang = rng.uniform(0, 2 * math.pi)
+                dist = rng.uniform(0.7, 1.6) * 0.5 * (size0 + d_size)
+                d_points[k] = centre[t] + dist * np.array([math.cos(ang), math.sin(ang)])
         d_centre = _spline(d_times, d_points, n)
         depth = 20 + i if rng.uniform() < cfg.distractor_front_prob else i
-        layers.append(_Layer("distractor", d_centre[:, 0], d_centre[:, 1], dw, dh, outline, tex, depth,
-                             tint=_tint(rng, n, cfg.colour_change)))
+        layers.append(_Layer("distractor", d_centre[:, 0], d_centre[:, 1], dw, dh, exponent, tex, depth))
 
     # ---- occluders: pass in front of the target and hide it fully for a few frames ----
     occ_times = _event_times(rng, cfg.occlusion_rate, n, max(5, int(0.15 * n)), n - 1, 10, max(1, n // 24))
@@ -947,13 +671,8 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
 
     # ---- camera, background, clutter, photometric jitter ----
     camera_moves = rng.uniform() < cfg.camera_motion_prob
-    zoom = np.ones(n)
-    if rng.uniform() < cfg.camera_zoom_prob and cfg.camera_zoom > 0:
-        log_zoom = _smooth_curve(rng, n, cfg.camera_zoom, rng.uniform(20, 60))
-        zoom = np.exp(log_zoom - log_zoom[0])  # the first frame is as planned
     amp = cfg.camera_range * s
-    # a zoom-out shows more of the canvas around the pan centre
-    pad = int(math.ceil(amp + 0.5 * max(H, W) * max(1.0 / zoom.min() - 1.0, 0.0))) + 2
+    pad = int(math.ceil(amp)) + 2
     canvas_size = (H + 2 * pad, W + 2 * pad)
     if camera_moves and amp > 0 and cfg.camera_speed > 0:
         spacing = float(np.clip(2 * amp / (cfg.camera_speed * s), 8, 400))
@@ -969,23 +688,15 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
         c_size = rng.uniform(0.08, 0.3) * s
         c_aspect = math.exp(rng.uniform(-0.7, 0.7))
         cw_, ch_ = c_size * math.sqrt(c_aspect), c_size / math.sqrt(c_aspect)
-        # clutter comes from the targets' families; some of it from this target's own family
-        lookalike = rng.uniform() < cfg.lookalike_clutter_prob
-        c_tex = (perturb_texture_spec(target_tex, rng, 0.8) if lookalike
-                 else sample_texture_spec(rng, texture_set, contrast=rng.uniform(0.5, 0.9)))
         clutter.append(_Clutter(rng.uniform(-cw_ / 2, canvas_size[1] - cw_ / 2),
                                 rng.uniform(-ch_ / 2, canvas_size[0] - ch_ / 2), cw_, ch_,
-                                _random_outline(rng, cfg), c_tex))
-    # global brightness and a slow colour cast (white balance drift)
-    gain = np.exp(_smooth_curve(rng, n, cfg.illumination_change, 20.0))[:, None] * _tint(
-        rng, n, 0.3 * cfg.illumination_change)
+                                float(rng.choice([2.0, 3.0, 5.0, 10.0])),
+                                sample_texture_spec(rng, texture_set, contrast=rng.uniform(0.5, 0.9))))
+    gain = np.exp(_smooth_curve(rng, n, cfg.illumination_change, 20.0))
     noise_offsets = rng.integers(0, 17, size=(n, 2))
-    layers = [_zoomed(layer, zoom, (H, W)) for layer in layers]
-    target = next(layer for layer in layers if layer.kind == "target")
-    final_cfg = dataclasses.replace(cfg, texture_set=texture_set, num_frames=n)
 
-    video = SyntheticVideo(seed, final_cfg, layers, clutter, background, camera, gain, noise_offsets, canvas_size,
-                           zoom)
+    video = SyntheticVideo(seed, dataclasses.replace(cfg, texture_set=texture_set), layers, clutter, background,
+                           camera, gain, noise_offsets, canvas_size)
     # the first frame must show the whole target (it initialises trackers): anything in front of
     # it there is moved behind it (distractors) or dropped (occluders)
     if video.visible_ratio[0] < 0.999 or video.visible_ratio[1] < 0.5:
@@ -996,26 +707,9 @@ def _plan(seed: int, config: SyntheticConfig) -> SyntheticVideo:
                     continue
                 layer = dataclasses.replace(layer, depth=layer.depth - 20)
             fixed.append(layer)
-        video = SyntheticVideo(seed, final_cfg, fixed, clutter, background, camera, gain, noise_offsets,
-                               canvas_size, zoom)
+        video = SyntheticVideo(seed, dataclasses.replace(cfg, texture_set=texture_set), fixed, clutter,
+                               background, camera, gain, noise_offsets, canvas_size)
     return video
-
-
-def _tint(rng: np.random.Generator, n: int, amplitude: float) -> Optional[np.ndarray]:
-    """(n, 3) smooth per-channel colour gains within exp(+-amplitude); None for amplitude 0."""
-    if amplitude <= 0:
-        return None
-    return np.exp(_smooth_curve(rng, n, amplitude, rng.uniform(15, 40), dims=3)).astype(np.float32)
-
-
-def _zoomed(layer: _Layer, zoom: np.ndarray, image_size: Tuple[int, int]) -> _Layer:
-    """The layer seen through a camera zooming by ``zoom`` (N,) about the image centre."""
-    if np.all(zoom == 1.0):
-        return layer
-    H, W = image_size
-    cx, cy = W / 2 + zoom * (layer.cx - W / 2), H / 2 + zoom * (layer.cy - H / 2)
-    return dataclasses.replace(layer, cx=cx, cy=cy, w=np.maximum(layer.w * zoom, 2.0),
-                               h=np.maximum(layer.h * zoom, 2.0))
 
 
 def _make_occluder(target: _Layer, tc: int, full: int, u_rel: float, ang: float, bar: bool,
@@ -1051,13 +745,12 @@ def _make_occluder(target: _Layer, tc: int, full: int, u_rel: float, ang: float,
         oc[:, 0] = W / 2.0
     if min(ow, oh) > 0.8 * min(H, W):
         return None
-    return _Layer("occluder", oc[:, 0], oc[:, 1], np.full(n, ow), np.full(n, oh), Outline.make(8.0), texture,
-                  depth, rim=0.15)
+    return _Layer("occluder", oc[:, 0], oc[:, 1], np.full(n, ow), np.full(n, oh), 8.0, texture, depth, rim=0.15)
 
 
 def _hidden_run(target: _Layer, occluder: _Layer, tc: int) -> int:
     """Length of the run of frames around ``tc`` in which ``occluder`` hides (nearly) all of the target."""
-    pts = target.outline.points(grid=8)
+    pts = _shape_points(target.exponent, grid=8)
     px = target.cx[:, None] + pts[None, :, 0] * target.w[:, None] / 2
     py = target.cy[:, None] + pts[None, :, 1] * target.h[:, None] / 2
     hidden = _inside(px, py, occluder).mean(axis=1) >= 1.0 - VISIBLE_MIN
@@ -1118,7 +811,7 @@ class SyntheticVideoDataset(BaseVideoDataset):
         if split not in SPLIT_CODES:
             raise ValueError(f"split must be one of {sorted(SPLIT_CODES)}, got {split!r}")
         super().__init__(f"synthetic_{split}", root=None)
-        config = config or default_config(split)
+        config = config or SyntheticConfig()
         if config.texture_set is None:
             config = dataclasses.replace(config, texture_set=default_texture_set(split))
         self.split = split
@@ -1149,10 +842,6 @@ class SyntheticVideoDataset(BaseVideoDataset):
         return True
 
     def has_occlusion_info(self) -> bool:
-        return True
-
-    def has_mask(self) -> bool:
-        """Every frame has a mask of the target's visible pixels (``anno['mask']``, :meth:`get_frame_mask`)."""
         return True
 
     def get_num_sequences(self) -> int:
@@ -1194,11 +883,6 @@ class SyntheticVideoDataset(BaseVideoDataset):
         return [i for i in range(self._num) if self.get_class_name(i) == class_name]
 
     # ---- annotations and frames ----
-    def get_frame_mask(self, seq_id: int, frame_id: int) -> np.ndarray:
-        """(H, W) uint8 0/1 mask of the target's visible pixels in one frame (occluders and
-        distractors in front removed); see :meth:`SyntheticVideo.render_mask`."""
-        return self.get_video(seq_id).render_mask(int(frame_id))
-
     def get_sequence_info(self, seq_id: int) -> Dict[str, torch.Tensor]:
         video = self.get_video(seq_id)
         boxes = video.clipped_boxes() if self.clip_boxes else video.boxes
@@ -1215,7 +899,6 @@ class SyntheticVideoDataset(BaseVideoDataset):
         if anno is None:
             anno = self.get_sequence_info(seq_id)
         anno_frames = {key: [value[int(f), ...].clone() for f in frame_ids] for key, value in anno.items()}
-        anno_frames["mask"] = masks_for_frames(self.get_frame_mask, seq_id, [int(f) for f in frame_ids])
         meta = {"object_class_name": video.object_class, "motion_class": None, "major_class": "synthetic",
                 "root_class": None, "motion_adverb": None, "seed": video.seed,
                 "attributes": dict(video.attributes)}

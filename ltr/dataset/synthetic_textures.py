@@ -1,20 +1,9 @@
-"""Colour textures for the synthetic tracking videos: procedural families and natural-image patches.
+"""Procedural colour textures for the synthetic tracking videos.
 
-Three disjoint sets of texture families exist (:data:`TEXTURE_FAMILIES`): ``'train'`` for the
-training stream, ``'test'`` for the held-out test splits (``synthetic``, ``synthetic_long``) and
-``'ood'`` for the out-of-distribution split (``synthetic_ood``). A family is a generator of a
-scalar or label field (noise, stripes, rings, cells, ...) that a colour palette turns into an RGB
-image, or a source of natural-image patches:
-
-* ``photo`` (train): crops of the photograph ``grace_hopper.jpg`` shipped in matplotlib's
-  ``mpl-data/sample_data`` (matplotlib is a dependency), at random scales and positions, mirrored,
-  with their colours remapped towards the palette;
-* ``terrain`` and ``scan`` (ood): the Jacksboro fault elevation model (``jacksboro_fault_dem.npz``)
-  as shaded relief, and the MRI slice ``s1045.ima.gz``, from the same folder, coloured by the
-  palette. Train and test never see them.
-
-No other installed package ships natural images (scikit-image and imageio are not installed, SciPy's
-``scipy.datasets`` downloads its images, OpenCV's wheel ships no samples).
+Two disjoint sets of texture families exist: ``'train'`` and ``'test'``. A family is a
+generator of a scalar or label field (noise blobs, stripes, rings, cells, ...) that a colour
+palette turns into an RGB image. Test families never occur in training videos, so a tracker
+evaluated on the test set sees target appearances it was never trained on.
 
 A texture is described by a :class:`TextureSpec` (family, numeric parameters, palette) that is
 cheap to sample; pixels are produced only by :func:`render_texture`. Spatial parameters are
@@ -27,8 +16,6 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
-import functools
-import gzip
 import math
 from typing import Callable, Dict, Optional, Tuple
 
@@ -37,10 +24,8 @@ import numpy as np
 
 #: Texture families per texture set; the two sets share no family.
 TEXTURE_FAMILIES: Dict[str, Tuple[str, ...]] = {
-    "train": ("blobs", "stripes", "checker", "spots", "speckle_gradient", "fractal_noise", "waves",
-              "linear_gradient", "photo"),
-    "test": ("rings", "cells", "plaid", "marble", "dots", "radial_gradient"),
-    "ood": ("terrain", "scan", "zigzag", "scribble", "hexagons", "colour_noise"),
+    "train": ("blobs", "stripes", "checker", "spots", "speckle_gradient"),
+    "test": ("rings", "cells", "plaid", "marble", "dots"),
 }
 
 
@@ -79,36 +64,20 @@ PARAM_RANGES: Dict[str, Dict[str, Tuple[float, float]]] = {
     "plaid": {"period_a": (0.2, 0.5), "period_b": (0.2, 0.5), "angle": (0.0, math.pi / 2), "duty": (0.25, 0.5)},
     "marble": {"period": (0.3, 0.8), "angle": (0.0, math.pi), "turbulence": (1.0, 3.0), "vein": (2.0, 8.0)},
     "dots": {"spacing": (0.15, 0.35), "radius": (0.2, 0.4), "angle": (0.0, math.pi / 2)},
-    "radial_gradient": {"cx": (0.0, 1.0), "cy": (0.0, 1.0), "radius": (0.4, 1.2), "bands": (1.0, 2.5)},
-    # train, added with the natural patches
-    "fractal_noise": {"period": (0.15, 0.6), "octaves": (2.0, 5.0), "channel_mix": (0.0, 1.0)},
-    "waves": {"period_a": (0.1, 0.4), "period_b": (0.1, 0.4), "angle_a": (0.0, math.pi),
-              "angle": (0.0, math.pi), "sharpness": (1.0, 4.0)},
-    "linear_gradient": {"angle": (0.0, 2 * math.pi), "stops": (0.8, 2.2), "noise": (0.0, 0.25)},
-    "photo": {"zoom": (0.15, 0.6), "x": (0.0, 1.0), "y": (0.0, 1.0), "mix": (0.0, 0.6), "mirror": (0.0, 1.0)},
-    # out of distribution
-    "terrain": {"zoom": (0.2, 0.7), "x": (0.0, 1.0), "y": (0.0, 1.0), "relief": (0.3, 0.9), "angle": (0.0, 2 * math.pi)},
-    "scan": {"zoom": (0.15, 0.4), "x": (0.3, 0.7), "y": (0.3, 0.7), "gamma": (0.6, 1.6)},
-    "zigzag": {"period": (0.12, 0.35), "amplitude": (0.05, 0.2), "angle": (0.0, math.pi), "sharpness": (2.0, 8.0)},
-    "scribble": {"lines": (6.0, 20.0), "width": (0.02, 0.08)},
-    "hexagons": {"cell": (0.12, 0.35), "border": (0.1, 0.4), "angle": (0.0, math.pi / 3)},
-    "colour_noise": {"grain": (1.0, 3.0), "strength": (0.3, 0.8)},
 }
 
 #: Number of palette colours per family.
 PALETTE_SIZE: Dict[str, int] = {
     "blobs": 3, "stripes": 2, "checker": 2, "spots": 3, "speckle_gradient": 3,
-    "rings": 2, "cells": 4, "plaid": 3, "marble": 2, "dots": 2, "radial_gradient": 3,
-    "fractal_noise": 3, "waves": 3, "linear_gradient": 4, "photo": 2,
-    "terrain": 4, "scan": 3, "zigzag": 2, "scribble": 4, "hexagons": 3, "colour_noise": 3,
+    "rings": 2, "cells": 4, "plaid": 3, "marble": 2, "dots": 2,
 }
 
 # Parameters that are angles or positions: perturbation is additive, not multiplicative.
-_ADDITIVE = {"angle", "angle_a", "cx", "cy", "x", "y"}
+_ADDITIVE = {"angle", "cx", "cy"}
 
 
 def texture_families(texture_set: str) -> Tuple[str, ...]:
-    """Families of the texture set ``'train'``, ``'test'`` or ``'ood'``."""
+    """Families of the texture set ``'train'`` or ``'test'``."""
     if texture_set not in TEXTURE_FAMILIES:
         raise ValueError(f"texture_set must be one of {sorted(TEXTURE_FAMILIES)}, got {texture_set!r}")
     return TEXTURE_FAMILIES[texture_set]
@@ -349,165 +318,10 @@ def _dots(rng, h, w, p, pal, scale):
     return colorize(field, pal)
 
 
-def _radial_gradient(rng, h, w, p, pal, scale):
-    yy, xx = _grid(h, w)
-    r = np.sqrt((xx - p["cx"] * w) ** 2 + (yy - p["cy"] * h) ** 2) / (p["radius"] * max(h, w))
-    field = (r * p["bands"]) % 2.0
-    field = np.where(field > 1.0, 2.0 - field, field)  # mirrored bands: no hard seams
-    return colorize(field + 0.05 * (value_noise(rng, h, w, 0.3 * scale) - 0.5), pal)
-
-
-def _fractal_noise(rng, h, w, p, pal, scale):
-    octaves = int(round(p["octaves"]))
-    base = colorize(_sharpen(value_noise(rng, h, w, p["period"] * scale, octaves), 1.5), pal)
-    # partly independent noise per channel: colour noise rather than a palette ramp
-    own = np.stack([value_noise(rng, h, w, p["period"] * scale, octaves) for _ in range(3)], axis=2)
-    return (1 - 0.5 * p["channel_mix"]) * base + 0.5 * p["channel_mix"] * own
-
-
-def _waves(rng, h, w, p, pal, scale):
-    u, _ = _rotated(h, w, p["angle_a"])
-    v, _ = _rotated(h, w, p["angle"])
-    field = (np.sin(2 * math.pi * (u / (p["period_a"] * scale) + rng.uniform()))
-             + np.sin(2 * math.pi * (v / (p["period_b"] * scale) + rng.uniform())))
-    return colorize(_sharpen(0.5 + 0.25 * field, p["sharpness"]), pal)
-
-
-def _linear_gradient(rng, h, w, p, pal, scale):
-    u, _ = _rotated(h, w, p["angle"])
-    u = (u - u.min()) / max(float(u.max() - u.min()), 1e-6) * p["stops"]
-    field = u % 2.0
-    field = np.where(field > 1.0, 2.0 - field, field)
-    return colorize(field + p["noise"] * (value_noise(rng, h, w, 0.4 * scale, 2) - 0.5), pal)
-
-
-@functools.lru_cache(maxsize=None)
-def natural_image(name: str) -> np.ndarray:
-    """A natural image shipped in matplotlib's sample data, float32 in [0, 1]: 'photo' (H, W, 3 RGB,
-    grace_hopper.jpg), 'terrain' (H, W elevation, jacksboro_fault_dem.npz, min-max scaled) or
-    'scan' (256 x 256 MRI slice, s1045.ima.gz). Read once per process; read-only."""
-    import importlib.util
-    from pathlib import Path
-
-    files = {"photo": "grace_hopper.jpg", "terrain": "jacksboro_fault_dem.npz", "scan": "s1045.ima.gz"}
-    if name not in files:
-        raise ValueError(f"natural image must be one of {sorted(files)}, got {name!r}")
-    # located without importing matplotlib (seconds of start-up in every data worker)
-    spec = importlib.util.find_spec("matplotlib")
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    path = next((Path(f) / "mpl-data" / "sample_data" / files[name] for f in folders
-                 if (Path(f) / "mpl-data" / "sample_data" / files[name]).is_file()), None)
-    if path is None:
-        raise FileNotFoundError(f"matplotlib's sample data file mpl-data/sample_data/{files[name]} is missing "
-                                f"(matplotlib at {folders or 'not installed'}); reinstall it "
-                                f"(pip install --force-reinstall matplotlib)")
-    if name == "photo":
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f"could not read {path}; reinstall matplotlib")
-        image = image[..., ::-1].astype(np.float32) / 255.0
-    elif name == "terrain":
-        with np.load(path) as data:
-            image = data["elevation"].astype(np.float32)
-    else:
-        with gzip.open(path, "rb") as handle:
-            image = np.frombuffer(handle.read(), dtype=">u2").reshape(256, 256).astype(np.float32)
-    lo, hi = float(image.min()), float(image.max())
-    image = np.ascontiguousarray((image - lo) / max(hi - lo, 1e-6))
-    image.setflags(write=False)
-    return image
-
-
-def _patch(source: np.ndarray, h: int, w: int, p: Dict[str, float], angle: float = 0.0) -> np.ndarray:
-    """A (h, w) crop of ``source`` covering ``zoom`` of its shorter side, at relative position (x, y),
-    rotated by ``angle``, resampled smoothly."""
-    sh, sw = source.shape[:2]
-    side = p["zoom"] * min(sh, sw)
-    sx, sy = side / max(w, h), side / max(w, h)
-    cx = side / 2 + (p["x"] % 1.0) * max(sw - side, 0.0)
-    cy = side / 2 + (p["y"] % 1.0) * max(sh - side, 0.0)
-    c, s = math.cos(angle), math.sin(angle)
-    # destination pixel (j, i) -> source point: centre + rotation * scale * (offset from the centre)
-    m = np.array([[sx * c, -sy * s, 0.0], [sx * s, sy * c, 0.0]])
-    m[:, 2] = [cx, cy] - m[:, :2] @ np.array([(w - 1) / 2, (h - 1) / 2])
-    return cv2.warpAffine(source, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT)
-
-
-def _photo(rng, h, w, p, pal, scale):
-    img = _patch(natural_image("photo"), h, w, p)
-    if p["mirror"] > 0.5:
-        img = img[:, ::-1]
-    # remap the brightness onto the palette partly, so photo patches vary in colour too
-    grey = img.mean(axis=2)
-    return (1 - p["mix"]) * img + p["mix"] * colorize(grey, pal)
-
-
-def _terrain(rng, h, w, p, pal, scale):
-    elevation = _patch(natural_image("terrain"), h, w, p, angle=p["angle"])
-    gy, gx = np.gradient(elevation * (60.0 * p["zoom"]))
-    shade = np.clip(0.6 + p["relief"] * (gx * math.cos(p["angle"]) + gy * math.sin(p["angle"])) * 8.0, 0.2, 1.4)
-    return colorize(elevation, pal) * shade[..., None]
-
-
-def _scan(rng, h, w, p, pal, scale):
-    field = _patch(natural_image("scan"), h, w, p) ** p["gamma"]
-    return colorize(field, pal)
-
-
-def _zigzag(rng, h, w, p, pal, scale):
-    u, v = _rotated(h, w, p["angle"])
-    period = p["period"] * scale
-    tri = np.abs(((u / period) % 1.0) - 0.5) * 2.0  # triangle wave across
-    phase = 2 * math.pi * (v / period + p["amplitude"] * 4.0 * tri + rng.uniform())
-    return colorize(_sharpen(0.5 + 0.5 * np.sin(phase), p["sharpness"]), pal)
-
-
-def _scribble(rng, h, w, p, pal, scale):
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = pal[0]
-    thickness = max(1, int(round(p["width"] * scale)))
-    for _ in range(int(round(p["lines"]))):
-        points = np.stack([rng.uniform(-0.1, 1.1, 4) * w, rng.uniform(-0.1, 1.1, 4) * h], axis=1)
-        colour = pal[1 + int(rng.integers(len(pal) - 1))]
-        cv2.polylines(img, [np.round(points * 4).astype(np.int32)], False, tuple(float(x) for x in colour),
-                      thickness, cv2.LINE_AA, shift=2)
-    return img
-
-
-def _hexagons(rng, h, w, p, pal, scale):
-    u, v = _rotated(h, w, p["angle"])
-    size = max(p["cell"] * scale, 3.0)
-    # axial coordinates of the hexagon containing each pixel (cube rounding)
-    q = (math.sqrt(3) / 3 * u - v / 3) / size
-    r = (2.0 / 3.0 * v) / size
-    x, z = q, r
-    y = -x - z
-    rx, ry, rz = np.round(x), np.round(y), np.round(z)
-    dx, dy, dz = np.abs(rx - x), np.abs(ry - y), np.abs(rz - z)
-    fix_x = (dx > dy) & (dx > dz)
-    fix_y = ~fix_x & (dy > dz)
-    rx = np.where(fix_x, -ry - rz, rx)
-    ry = np.where(fix_y, -rx - rz, ry)
-    label = ((rx.astype(np.int64) * 7 + ry.astype(np.int64) * 13) % len(pal) + len(pal)) % len(pal)
-    img = pal[label]
-    edge = np.maximum(np.maximum(dx, dy), dz)  # distance from the cell centre in cube units, ~0.5 at borders
-    border = np.clip((edge - (0.5 - p["border"] * 0.5)) / 0.1, 0.0, 1.0)
-    return img * (1.0 - 0.6 * border)[..., None]
-
-
-def _colour_noise(rng, h, w, p, pal, scale):
-    base = colorize(value_noise(rng, h, w, 0.5 * scale, 2), pal)
-    grain = np.stack([value_noise(rng, h, w, p["grain"]) for _ in range(3)], axis=2) - 0.5
-    return base + p["strength"] * grain
-
-
 _GENERATORS: Dict[str, Callable] = {
     "blobs": _blobs, "stripes": _stripes, "checker": _checker, "spots": _spots,
     "speckle_gradient": _speckle_gradient, "rings": _rings, "cells": _cells, "plaid": _plaid,
-    "marble": _marble, "dots": _dots, "radial_gradient": _radial_gradient, "fractal_noise": _fractal_noise,
-    "waves": _waves, "linear_gradient": _linear_gradient, "photo": _photo, "terrain": _terrain, "scan": _scan,
-    "zigzag": _zigzag, "scribble": _scribble, "hexagons": _hexagons, "colour_noise": _colour_noise,
+    "marble": _marble, "dots": _dots,
 }
 
 

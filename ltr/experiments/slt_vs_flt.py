@@ -14,9 +14,7 @@ Steps (each cached where it can be, so reruns are cheap):
     augmentation on, which is the full SLT arm);
  4. track the held-out test split with each checkpoint through the shared checkpoint evaluator
     (:func:`pytracking.evaluation.checkpoint_eval.evaluate_checkpoint`) and print AO / SR50 /
-    SR75 / AUC; ``--extra-splits long ood`` also tracks the long-video split (300-600 frames) and
-    the out-of-distribution split (``<out>/data/<split>``, ``--extra-videos`` videos each) and
-    prints their AO per arm.
+    SR75 / AUC.
 
 Every field of the arms' training settings can be changed with ``--set FIELD=VALUE`` (as for
 ``ltr/run_training.py``): it applies to every arm whose setting has the field (``temperature``
@@ -212,27 +210,12 @@ def ensure_test_data(args, data_root: Path) -> None:
                          seed=args.data_seed, config=SyntheticConfig(num_frames=args.test_frames))
 
 
-def ensure_extra_splits(args, data_root: Path) -> Dict[str, list]:
-    """The ``--extra-splits`` (``long``, ``ood``) with their default configs, generated once like the
-    test split, as sequence lists: {split: sequences}. Video i is video i of the split whatever
-    ``--extra-videos`` is, so fewer videos are a prefix of more."""
-    from ltr.util_scripts.make_synthetic import ensure_got10k_layout
-    from pytracking.evaluation.datasets import get_dataset
-
-    splits = {}
-    for split in args.extra_splits:
-        ensure_got10k_layout(data_root, split, num_videos=args.extra_videos, seed=args.data_seed)
-        splits[split] = list(get_dataset("synthetic", root=str(data_root), split=split))
-    return splits
-
-
-def evaluate(args, checkpoint: Path, results_dir: Path, label: str, sequences,
-             split: str = "test") -> Dict[str, Any]:
-    """Track the ``split`` videos with ``checkpoint`` (one process per thread: the tiny network is too
+def evaluate(args, checkpoint: Path, results_dir: Path, label: str, sequences) -> Dict[str, Any]:
+    """Track the test split with ``checkpoint`` (one process per thread: the tiny network is too
     small to gain from intra-op threads); results already written for this checkpoint are reused."""
     from pytracking.evaluation.checkpoint_eval import evaluate_checkpoint
 
-    print(f"Tracking the {split} split with {label} ({len(sequences)} videos, {args.threads} processes)", flush=True)
+    print(f"Tracking the test split with {label} ({len(sequences)} videos, {args.threads} processes)", flush=True)
     result = evaluate_checkpoint(checkpoint, sequences, args.tracker, "tiny", results_dir, label=label,
                                  threads=args.threads if args.threads > 1 else 0, reuse_results=True)
     if result.failed:
@@ -248,7 +231,7 @@ def selected_arms(args) -> List[str]:
     return ["flt_more"] + (["ss", "ss_so"] if args.ablation else []) + ["slt"]
 
 
-def run_seed(args, seed: int, workdir: Path, sequences, extra: Optional[Dict[str, list]] = None) -> Dict[str, Any]:
+def run_seed(args, seed: int, workdir: Path, sequences) -> Dict[str, Any]:
     flt_mod = setting_module(args.tracker, ARM_SETTINGS["flt"])
     ckpt_dir = workdir / "checkpoints"
     record: Dict[str, Any] = {"seed": seed, "arms": {}}
@@ -303,10 +286,6 @@ def run_seed(args, seed: int, workdir: Path, sequences, extra: Optional[Dict[str
         result = evaluate(args, ckpt_dir / f"{arm}.pth", workdir / "results" / arm, ARM_LABELS[arm], sequences)
         record.setdefault("scores", {})[arm] = result["summary"]
         evaluations.append(result["evaluation"])
-        for split, split_sequences in (extra or {}).items():
-            result = evaluate(args, ckpt_dir / f"{arm}.pth", workdir / "results" / split / arm, ARM_LABELS[arm],
-                              split_sequences, split)
-            record.setdefault("split_scores", {}).setdefault(split, {})[arm] = result["summary"]
         for mark in (args.marks if arm in ARMS else []):
             name = f"{arm}@{mark:g}s"
             curve = evaluate(args, ckpt_dir / f"{name}.pth", workdir / "results" / name,
@@ -375,9 +354,6 @@ def format_table(records: List[Dict[str, Any]]) -> str:
         for mark in curves[0][arm]:
             ao = np.mean([c[arm][mark]["AO"] for c in curves])
             lines.append(f"{ARM_LABELS[arm] + ' at ' + mark + ' s':38s} {ao:6.2f}")
-    for split in records[0].get("split_scores", {}):
-        aos = {arm: np.mean([r["split_scores"][split][arm]["AO"] for r in records]) for arm in arms}
-        lines.append(f"AO on the {split} split: " + ", ".join(f"{ARM_LABELS[arm]} {ao:.2f}" for arm, ao in aos.items()))
     if "ss" in arms and "ss_so" in arms:
         gains = [r["scores"]["ss_so"]["AO"] - r["scores"]["ss"]["AO"] for r in records]
         lines.append(f"SCST term (+SS+SO - +SS) AO per seed: {', '.join(f'{g:+.2f}' for g in gains)}  "
@@ -433,11 +409,6 @@ def main(argv=None) -> int:
     parser.add_argument("--test-videos", type=int, default=40, dest="test_videos")
     parser.add_argument("--test-frames", type=int, default=48, dest="test_frames")
     parser.add_argument("--data-seed", type=int, default=12345, dest="data_seed")
-    parser.add_argument("--extra-splits", nargs="*", choices=["long", "ood"], default=[], dest="extra_splits",
-                        help="also evaluate every checkpoint on these synthetic splits: long (300-600 frames), "
-                             "ood (out-of-distribution textures, motion and lengths)")
-    parser.add_argument("--extra-videos", type=int, default=60, dest="extra_videos",
-                        help="videos per --extra-splits split (the first N of the split)")
     parser.add_argument("--json", default=None, help="also write the summary JSON here")
     args = parser.parse_args(argv)
     check_assignments(parser, args.tracker, args.assignments)
@@ -454,9 +425,8 @@ def main(argv=None) -> int:
     ensure_test_data(args, data_root)
     from pytracking.evaluation.datasets import get_dataset
     sequences = list(get_dataset("synthetic", root=str(data_root)))
-    extra = ensure_extra_splits(args, data_root)
 
-    records = [run_seed(args, seed, workdir, sequences, extra)
+    records = [run_seed(args, seed, workdir, sequences)
                for seed, workdir in zip(seeds, seed_workdirs(out, seeds))]
     table = format_table(records)
     print(f"\nHeld-out synthetic test split: {len(sequences)} videos x {args.test_frames} frames, "

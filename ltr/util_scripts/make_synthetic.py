@@ -45,11 +45,11 @@ import cv2
 import numpy as np
 
 from ltr.admin.atomic import atomic_write_text, fsync_dir
-from ltr.dataset.synthetic import (SPLIT_CODES, SyntheticConfig, SyntheticVideo, default_config,
-                                   default_texture_set, generate_video, sequence_name, video_seed)
+from ltr.dataset.synthetic import (SyntheticConfig, SyntheticVideo, default_texture_set, generate_video,
+                                   sequence_name, video_seed)
 
 #: Version of the files written here; bump when their content changes for the same settings.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 1
 #: Completeness marker of a split folder (see the module docstring).
 COMPLETE_MARKER = "complete.json"
 _TMP_PREFIX = ".tmp-"
@@ -188,12 +188,10 @@ def _check_settings(split_dir: Path, settings: Dict) -> None:
 
 
 def _resolve_config(split: str, frames: Optional[int], config: Optional[SyntheticConfig]) -> SyntheticConfig:
-    """The config a split is written with: the split's default (:func:`default_config`) unless one
-    is given, ``frames`` (a fixed length, replacing any ``frames_range``) and the split's texture
-    set filled in."""
-    config = config or default_config(split)
+    """The config a split is written with: ``frames`` and the split's texture set filled in."""
+    config = config or SyntheticConfig()
     if frames is not None:
-        config = dataclasses.replace(config, num_frames=int(frames), frames_range=None)
+        config = dataclasses.replace(config, num_frames=int(frames))
     if config.texture_set is None:
         config = dataclasses.replace(config, texture_set=default_texture_set(split))
     return config
@@ -272,12 +270,12 @@ def write_got10k_layout(root: Union[str, Path], split: str = "test", num_videos:
 
     Args:
         root: dataset root; the split folder ``root/split`` is created.
-        split: 'train', 'val', 'test', 'long' or 'ood' (val, test and long use the unseen 'test'
-            textures, ood its own 'ood' ones, unless ``config.texture_set`` says otherwise).
+        split: 'train', 'val' or 'test' (val and test use the unseen 'test' textures unless
+            ``config.texture_set`` says otherwise).
         num_videos: number of sequences (``Synthetic_<Split>_000001`` ...).
-        frames: frames per every video; default the config's (``num_frames`` or ``frames_range``).
+        frames: frames per video; default ``config.num_frames``.
         seed: base seed (< 2**24); together with the split it fixes every video.
-        config: generator knobs (image size, difficulty); default the split's :func:`default_config`.
+        config: generator knobs (image size, difficulty); default :class:`SyntheticConfig`.
         quiet: no progress bar.
         jpeg_quality: JPEG quality of the frames.
     Returns:
@@ -392,9 +390,7 @@ def ensure_got10k_layout(root: Union[str, Path], split: str = "test", num_videos
         try:
             if progress:
                 h, w = config.image_size
-                frames_text = (f"{config.frames_range[0]}-{config.frames_range[1]}" if config.frames_range
-                               else str(config.num_frames))
-                print(f"Synthetic: generating the '{split}' split ({num_videos} videos x {frames_text} "
+                print(f"Synthetic: generating the '{split}' split ({num_videos} videos x {config.num_frames} "
                       f"frames, {w}x{h}, seed {seed}) into {split_dir}; later runs reuse it", file=sys.stderr,
                       flush=True)
             _write_split(staged_root / split, split, num_videos, seed, config, jpeg_quality, progress)
@@ -452,80 +448,36 @@ def render_preview(videos: Sequence[SyntheticVideo], frames_per_row: int = 5, zo
     return np.concatenate(rows[:-1], axis=0)
 
 
-def render_family_sheet(examples: int = 4, tile: int = 64, seed: int = 0) -> np.ndarray:
-    """An RGB uint8 contact sheet of every texture family: one row per family (``examples`` random
-    textures each, shown as target-like soft blobs on a neutral ground), grouped by texture set and
-    labelled ``set/family``."""
-    from ltr.dataset.synthetic import _random_outline
-    from ltr.dataset.synthetic_textures import TEXTURE_FAMILIES, render_texture, sample_texture_spec
-
-    rng = np.random.default_rng(seed)
-    label_w = 150
-    rows = []
-    shapes = SyntheticConfig(random_shape_prob=0.5)
-    for texture_set, families in TEXTURE_FAMILIES.items():
-        for family in families:
-            row = np.full((tile, label_w + examples * (tile + 2), 3), 255, np.uint8)
-            cv2.putText(row, f"{texture_set}/{family}", (4, tile // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
-                        (0, 0, 0), 1, cv2.LINE_AA)
-            for k in range(examples):
-                texture = render_texture(sample_texture_spec(rng, texture_set, family), tile, tile, rng)
-                if k % 2:  # every other example as an object: its outline and soft edge over grey
-                    alpha, _ = _random_outline(rng, shapes).alpha(tile, tile)
-                    texture = texture * alpha[..., None] + 0.5 * (1 - alpha[..., None])
-                x = label_w + k * (tile + 2)
-                row[:, x:x + tile] = (np.clip(texture, 0, 1) * 255 + 0.5).astype(np.uint8)
-            rows.append(row)
-            rows.append(np.full((2, row.shape[1], 3), 255, np.uint8))
-    return np.concatenate(rows[:-1], axis=0)
-
-
-def _save_png(path: str, rgb: np.ndarray) -> bool:
-    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return bool(cv2.imwrite(str(path), rgb[..., ::-1], [int(cv2.IMWRITE_PNG_COMPRESSION), 9]))
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry; returns the exit status."""
     parser = argparse.ArgumentParser(description="Write synthetic tracking videos in GOT-10k layout.")
     parser.add_argument("--root", default=None,
                         help="dataset root (default: the synthetic_dir setting, SLT_SYNTHETIC_DIR)")
-    parser.add_argument("--split", default="test", choices=sorted(SPLIT_CODES),
-                        help="long: 300-600-frame test videos; ood: the out-of-distribution split")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
     parser.add_argument("--num-videos", type=int, default=60)
-    parser.add_argument("--frames", type=int, default=None,
-                        help="frames per video (default: the split's, 48; long 300-600, ood 80-200 per video)")
+    parser.add_argument("--frames", type=int, default=None, help="frames per video (default 48)")
     parser.add_argument("--seed", type=int, default=0, help="base seed, 0 <= seed < 2**24")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--preview-frames", type=int, default=5, help="--preview: frames per video")
     parser.add_argument("--preview", metavar="PNG", default=None,
                         help="instead of writing the dataset, save a contact sheet of the first videos to PNG")
-    parser.add_argument("--families", metavar="PNG", default=None,
-                        help="instead of writing the dataset, save a contact sheet of every texture family to PNG")
     args = parser.parse_args(argv)
     root = args.root
     if root is None:
         from ltr.admin.environment import env_settings
         root = env_settings().synthetic_dir
-    config = default_config(args.split)
+    config = SyntheticConfig()
     if args.image_size is not None:
         config = dataclasses.replace(config, image_size=tuple(args.image_size))
-    if args.families:
-        if not _save_png(args.families, render_family_sheet(seed=args.seed)):
-            print(f"error: could not write {args.families}", file=sys.stderr)
-            return 1
-        print(args.families)
-        return 0
     if args.preview:
         config = dataclasses.replace(config, texture_set=config.texture_set or default_texture_set(args.split))
         if args.frames is not None:
-            config = dataclasses.replace(config, num_frames=args.frames, frames_range=None)
+            config = dataclasses.replace(config, num_frames=args.frames)
         videos = [generate_video(video_seed(args.split, args.seed, i), config) for i in range(args.num_videos)]
-        labels = [f"{sequence_name(args.split, i)}, {videos[i].num_frames} frames" for i in range(args.num_videos)]
-        sheet = render_preview(videos, frames_per_row=args.preview_frames, labels=labels)
-        if not _save_png(args.preview, sheet):
+        sheet = render_preview(videos, labels=[sequence_name(args.split, i) for i in range(args.num_videos)])
+        Path(args.preview).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(args.preview), sheet[..., ::-1], [int(cv2.IMWRITE_PNG_COMPRESSION), 9]):
             print(f"error: could not write {args.preview}", file=sys.stderr)
             return 1
         print(args.preview)

@@ -11,8 +11,6 @@ got10k_test     GOT-10k test (first box only; pack results for the server)      
 trackingnet     TrackingNet TEST (first box only; pack results for the server)       trackingnet_dir
 otb             OTB-100                                                              otb_dir
 synthetic       synthetic videos, ``test`` split, GOT-10k layout                     synthetic_dir
-synthetic_long  synthetic videos, ``long`` split: 60 videos of 300-600 frames        synthetic_dir
-synthetic_ood   synthetic videos, ``ood`` split: unseen textures, motion, lengths    synthetic_dir
 =============== ==================================================================== ==============
 
 Keyword arguments go to the dataset class, e.g. ``sequences=[...]`` to load a subset,
@@ -55,12 +53,6 @@ def _synthetic(root: Optional[str] = None, **kwargs) -> BaseDataset:
     return SyntheticDataset(root=root, **kwargs)
 
 
-def _synthetic_split(split: str) -> DatasetFactory:
-    def factory(root: Optional[str] = None, **kwargs) -> BaseDataset:
-        return _synthetic(root=root, split=split, **kwargs)
-    return factory
-
-
 _REGISTRY: Dict[str, DatasetFactory] = {
     "lasot": _lasot,
     "got10k_val": _got10k("val"),
@@ -68,8 +60,6 @@ _REGISTRY: Dict[str, DatasetFactory] = {
     "trackingnet": _trackingnet,
     "otb": _otb,
     "synthetic": _synthetic,
-    "synthetic_long": _synthetic_split("long"),
-    "synthetic_ood": _synthetic_split("ood"),
 }
 
 #: Alternative spellings accepted by :func:`get_dataset`.

@@ -45,22 +45,17 @@ class EmbeddedSplit:
     """
 
     num_videos: int = 60
-    frames: Optional[int] = 48
-    """Frames of every video; None: the split's own lengths (``frames_range`` of its default config)."""
+    frames: int = 48
     seed: int = 0
     config: Optional["SyntheticConfig"] = None
-    """Generator knobs; None: the split's :func:`~ltr.dataset.synthetic.default_config`."""
+    """Generator knobs; None: the default :class:`~ltr.dataset.synthetic.SyntheticConfig`."""
     jpeg_quality: int = 90
 
 
 #: Splits generated on first use under the default root. ``test`` is the ``synthetic`` dataset
-#: (the same 60 x 48 set ``python -m ltr.util_scripts.make_synthetic`` writes with its defaults),
-#: ``long`` the ``synthetic_long`` dataset (60 videos of 300-600 frames) and ``ood`` the
-#: ``synthetic_ood`` dataset (60 out-of-distribution videos of 80-200 frames); see
-#: :data:`ltr.dataset.synthetic.SPLIT_DEFAULTS`. ``val`` is left out on purpose: training-time
-#: validation writes it with its own size.
-EMBEDDED_SPLITS: Dict[str, EmbeddedSplit] = {"test": EmbeddedSplit(), "long": EmbeddedSplit(frames=None),
-                                             "ood": EmbeddedSplit(frames=None)}
+#: (the same 60 x 48 set ``python -m ltr.util_scripts.make_synthetic`` writes with its defaults).
+#: ``val`` is left out on purpose: training-time validation writes it with its own size.
+EMBEDDED_SPLITS: Dict[str, EmbeddedSplit] = {"test": EmbeddedSplit()}
 
 
 def is_default_synthetic_root(settings: EnvSettings) -> bool:
@@ -85,7 +80,7 @@ def _missing_split_hint(root: str, split: str, owned: bool, default_root: str) -
         return f"Only the splits {sorted(EMBEDDED_SPLITS)} are generated on first use; write this one with '{write}'."
     return (f"Nothing is generated in a root you chose (the synthetic_dir setting, SLT_SYNTHETIC_DIR or an explicit "
             f"root): write the videos with '{write}', or leave synthetic_dir unset to use {default_root}, where "
-            f"the splits {sorted(EMBEDDED_SPLITS)} are generated on first use.")
+            f"the 'test' split is generated on first use.")
 
 
 def _normalise_attributes(value) -> Dict[str, object]:
@@ -98,8 +93,7 @@ def _normalise_attributes(value) -> Dict[str, object]:
 
 
 class SyntheticDataset(GOT10kLayoutDataset):
-    """Synthetic videos in GOT-10k layout (``dataset='synthetic'``), default split ``test``; the
-    ``long`` and ``ood`` splits are the ``synthetic_long`` and ``synthetic_ood`` datasets."""
+    """Synthetic videos in GOT-10k layout (``dataset='synthetic'``), default split ``test``."""
 
     def __init__(self, split: str = "test", root: Optional[str] = None, sequences: Optional[Iterable[str]] = None):
         owned = False
