@@ -154,7 +154,7 @@ def test_dataset_interface():
     assert not (info["visible"] & ~info["valid"]).any()
     frames, anno, meta = ds.get_frames(2, [0, 5, 23])
     assert len(frames) == 3 and all(f.shape == (128, 128, 3) and f.dtype == np.uint8 for f in frames)
-    assert set(anno) == set(info) and len(anno["bbox"]) == 3
+    assert set(anno) == set(info) | {"mask"} and len(anno["bbox"]) == 3 and len(anno["mask"]) == 3
     assert torch.equal(anno["bbox"][1], info["bbox"][5])
     assert meta["object_class_name"] in ds.get_class_list() == list(TEXTURE_FAMILIES["test"])
     assert meta["object_class_name"] == ds.get_class_name(2) == target_class(ds.sequence_seed(2), ds.config)

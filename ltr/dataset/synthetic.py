@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from scipy.interpolate import CubicSpline
 
+from ._common import masks_for_frames
 from .base_video_dataset import BaseVideoDataset
 from .synthetic_textures import (TextureSpec, perturb_texture_spec, render_texture, sample_texture_spec,
                                  texture_families)
@@ -401,14 +402,18 @@ class SyntheticVideo:
                      * (cfg.noise_std / 255.0)).astype(np.float32)
         return {"canvas": canvas, "sprites": sprites, "noise": noise}
 
+    def _sprite_size(self, layer: _Layer) -> Tuple[int, int]:
+        """(height, width) of a layer's sprite: the object's largest size, capped (downscaling a
+        smooth texture by up to ~2.5x is harmless; long occluder bars are stretched)."""
+        th = int(min(math.ceil(layer.h.max()) + 2, 2 * max(self.image_size)))
+        tw = int(min(math.ceil(layer.w.max()) + 2, 2 * max(self.image_size)))
+        return th, tw
+
     def _sprite(self, k: int) -> np.ndarray:
         sprites = self._assets["sprites"]
         if sprites[k] is None:
             layer = self._layers[k]
-            # sprite resolution of the object's largest size, capped: downscaling a smooth texture
-            # by up to ~2.5x is harmless, long occluder bars are stretched
-            th = int(min(math.ceil(layer.h.max()) + 2, 2 * max(self.image_size)))
-            tw = int(min(math.ceil(layer.w.max()) + 2, 2 * max(self.image_size)))
+            th, tw = self._sprite_size(layer)
             sprites[k] = _make_sprite(layer.texture, th, tw, layer.exponent, layer.rim,
                                       _rng(self.seed, _STREAM_PIXELS, 2, k))
         return sprites[k]
@@ -437,6 +442,28 @@ class SyntheticVideo:
             nx, ny = self._noise_offsets[index]
             frame += assets["noise"][ny:ny + h, nx:nx + w]
         return (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    def render_mask(self, index: int) -> np.ndarray:
+        """Visible pixels of the target in frame ``index``: (H, W) uint8 0/1.
+
+        The target's shape drawn where :meth:`render_frame` draws it, less every object in front
+        of it (occluders, distractors passing in front) and the part outside the image. A pixel
+        is 1 where the target's coverage after those removals is at least one half. Pure geometry:
+        it depends only on the plan and the index, never on pixels rendered before.
+        """
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"frame {index} out of range for a video of {self.num_frames} frames")
+        h, w = self.image_size
+        coverage = np.zeros((h, w), np.float32)
+        target = self._target
+        target_pos = self._layers.index(target)
+        if not _draw_alpha(coverage, target, index, self._sprite_size(target)):
+            return coverage.astype(np.uint8)
+        for layer in self._layers[target_pos + 1:]:
+            front = np.zeros((h, w), np.float32)
+            if _draw_alpha(front, layer, index, self._sprite_size(layer)):
+                coverage *= 1.0 - front
+        return (coverage >= 0.5).astype(np.uint8)
 
     def render_frames(self, frame_ids: Sequence[int]) -> np.ndarray:
         """Frames ``frame_ids`` as a (K, H, W, 3) uint8 RGB array."""
@@ -485,7 +512,26 @@ def _make_sprite(texture: TextureSpec, height: float, width: float, exponent: fl
     return np.concatenate([rgb * (shade * alpha)[..., None], alpha[..., None]], axis=2)
 
 
-def _composite(dst: np.ndarray, sprite: np.ndarray, x: float, y: float, w: float, h: float) -> None:
+def _draw_alpha(dst: np.ndarray, layer: _Layer, index: int, sprite_size: Tuple[int, int]) -> bool:
+    """Write the coverage (alpha) of ``layer`` in frame ``index`` into ``dst`` (H, W float32 zeros).
+
+    The alpha is the one :func:`_make_sprite` builds for a sprite of ``sprite_size``, resampled with
+    the map :func:`_composite` uses, so it matches the drawn object pixel for pixel. Returns False
+    (``dst`` untouched) when the object is outside the image.
+    """
+    x, y = layer.cx[index] - layer.w[index] / 2, layer.cy[index] - layer.h[index] / 2
+    w, h = float(layer.w[index]), float(layer.h[index])
+    dh, dw = dst.shape[:2]
+    if x >= dw or y >= dh or x + w <= 0 or y + h <= 0:
+        return False
+    sh, sw = max(sprite_size[0], 2), max(sprite_size[1], 2)
+    alpha, _ = _superellipse_alpha(sh, sw, layer.exponent)
+    _composite(dst[..., None], alpha[..., None], x, y, w, h, premultiplied_rgb=False)
+    return True
+
+
+def _composite(dst: np.ndarray, sprite: np.ndarray, x: float, y: float, w: float, h: float,
+               premultiplied_rgb: bool = True) -> None:
     """Draw a premultiplied RGBA sprite onto ``dst`` (H, W, 3 float32) so it fills box xywh exactly.
 
     The sprite is resampled with a sub-pixel affine map into the box's integer bounding region
@@ -502,6 +548,10 @@ def _composite(dst: np.ndarray, sprite: np.ndarray, x: float, y: float, w: float
     patch = cv2.warpAffine(sprite, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
     region = dst[y0:y1, x0:x1]
+    if not premultiplied_rgb:  # a single alpha channel: coverage, drawn over what is there
+        patch = patch.reshape(region.shape)
+        region += patch * (1.0 - region)
+        return
     region *= 1.0 - patch[..., 3:4]
     region += patch[..., :3]
 
@@ -844,6 +894,10 @@ class SyntheticVideoDataset(BaseVideoDataset):
     def has_occlusion_info(self) -> bool:
         return True
 
+    def has_mask(self) -> bool:
+        """Every frame has a mask of the target's visible pixels (``anno['mask']``, :meth:`get_frame_mask`)."""
+        return True
+
     def get_num_sequences(self) -> int:
         return self._num
 
@@ -883,6 +937,11 @@ class SyntheticVideoDataset(BaseVideoDataset):
         return [i for i in range(self._num) if self.get_class_name(i) == class_name]
 
     # ---- annotations and frames ----
+    def get_frame_mask(self, seq_id: int, frame_id: int) -> np.ndarray:
+        """(H, W) uint8 0/1 mask of the target's visible pixels in one frame (occluders and
+        distractors in front removed); see :meth:`SyntheticVideo.render_mask`."""
+        return self.get_video(seq_id).render_mask(int(frame_id))
+
     def get_sequence_info(self, seq_id: int) -> Dict[str, torch.Tensor]:
         video = self.get_video(seq_id)
         boxes = video.clipped_boxes() if self.clip_boxes else video.boxes
@@ -899,6 +958,7 @@ class SyntheticVideoDataset(BaseVideoDataset):
         if anno is None:
             anno = self.get_sequence_info(seq_id)
         anno_frames = {key: [value[int(f), ...].clone() for f in frame_ids] for key, value in anno.items()}
+        anno_frames["mask"] = masks_for_frames(self.get_frame_mask, seq_id, [int(f) for f in frame_ids])
         meta = {"object_class_name": video.object_class, "motion_class": None, "major_class": "synthetic",
                 "root_class": None, "motion_adverb": None, "seed": video.seed,
                 "attributes": dict(video.attributes)}
