@@ -13,7 +13,7 @@ from tests.fixtures_checkpoints import with_bbox_head_names, write_pysot_checkpo
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "ltr" / "admin" / "manifests" / "siamattn.json"  # shipped copy of the spec
-SPEC_MANIFEST = REPO.parent.parent / "shared" / "specs" / "checkpoints" / "siamattn.json"
+SPEC_MANIFEST = REPO.parent / "shared" / "specs" / "checkpoints" / "siamattn.json"
 
 
 def _entries(path: Path):
