@@ -13,7 +13,7 @@
 * the same with the annotation cache (``SLT_ANNOTATION_CACHE_DIR``) filled by a first run,
 * ``benchmarks/toolkit_ao.py``: the got10k toolkit reading the same ground truth and result files
   with its own reader and computing AO (``--toolkit-python`` is a Python with ``got10k``; by
-  default this one, else ``/tmp/got10k_venv/bin/python``).
+  default this one, where ``pip install -e .[test]`` installs it).
 
 With ``--first-frames`` each sequence also gets its first frame (a black JPEG of the sequence's
 image size), so both sides compute AO clipped to the image and the AOs are compared.
@@ -149,13 +149,12 @@ def time_process(command: Sequence[str], repeats: int, env: Optional[Dict[str, s
 
 
 def toolkit_python(requested: Optional[str]) -> Optional[str]:
-    """A Python that can import got10k: ``requested``, this one, or /tmp/got10k_venv's."""
-    candidates = [requested] if requested else [sys.executable, "/tmp/got10k_venv/bin/python"]
-    for python in candidates:
-        if python and Path(python).exists() and subprocess.run(
-                [python, "-c", "import got10k.experiments.got10k"], capture_output=True,
-                env=dict(os.environ, MPLBACKEND="Agg")).returncode == 0:
-            return python
+    """A Python that can import got10k: ``requested`` when given, else this one; None if it cannot."""
+    python = requested or sys.executable
+    if Path(python).exists() and subprocess.run(
+            [python, "-c", "import got10k.experiments.got10k"], capture_output=True,
+            env=dict(os.environ, MPLBACKEND="Agg")).returncode == 0:
+        return python
     return None
 
 
@@ -224,7 +223,7 @@ def run_processes(args: argparse.Namespace) -> Dict:
                 "repeats": args.process_repeats, "rows": rows,
                 "toolkit": None if toolkit is None else python,
                 "note": None if toolkit is not None else
-                "got10k toolkit not found: pip install got10k (e.g. into /tmp/got10k_venv) or pass --toolkit-python"}
+                "got10k toolkit not found: pip install -e .[test] (or pip install got10k), or pass --toolkit-python PYTHON"}
     finally:
         if own_dir:
             shutil.rmtree(root, ignore_errors=True)
