@@ -11,6 +11,7 @@ every tracker at once.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -223,3 +224,10 @@ def require_checkpoint(settings: Settings, model: str, hint: str) -> None:
     if not settings.checkpoint:
         raise SystemExit(f"{settings.project_path or 'SLT'} fine-tunes a frame-level {model}: pass --checkpoint FILE "
                          f"({hint}).")
+
+
+def pretrained_weights(settings: Settings, filename: str) -> Optional[str]:
+    """``<pretrained_networks_dir>/<filename>`` (the working directory when no folder is set) when
+    that file exists, else None: pretrained weights are only ever read from disk, never downloaded."""
+    path = Path(settings.env.pretrained_networks_dir or ".") / filename
+    return str(path) if path.is_file() else None

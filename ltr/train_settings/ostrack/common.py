@@ -38,7 +38,6 @@ over through the seam, with OSTrack's own numbers where SLT's would not fit:
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
@@ -52,7 +51,7 @@ from ltr.data.sampler import FrameLevelSampler
 from ltr.models.tracking.ostrack import MIXED_PRECISION, OSTrackConfig
 from ltr.trainers.base_trainer import LTRTrainer
 # configure_setting and run_trainer are re-exported: the OSTrack setting modules import them from here.
-from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer,  # noqa: F401
+from ltr.train_settings.common import (assemble_flt_trainer, pretrained_weights, assemble_slt_trainer,  # noqa: F401
                                        backbone_adamw_optimizer, build_policy,
                                        configure_setting, load_or_build_net, official_policy_fields, run_trainer,
                                        wrap_ddp)
@@ -100,9 +99,7 @@ def model_config(size: str) -> OSTrackConfig:
 
 def default_backbone_weights(settings: Settings) -> Optional[str]:
     """``<pretrained_networks_dir>/mae_pretrain_vit_base.pth`` when it exists (nothing is downloaded)."""
-    folder = settings.env.pretrained_networks_dir
-    path = Path(folder) / "mae_pretrain_vit_base.pth" if folder else None
-    return str(path) if path is not None and path.is_file() else None
+    return pretrained_weights(settings, "mae_pretrain_vit_base.pth")
 
 
 def build_net(settings: Settings) -> torch.nn.Module:

@@ -11,19 +11,18 @@ scale 0.05 / 0.18, blur 0.2). Data: TrackingNet and LaSOT as in the yaml (no mas
 plus COCO, whose masks feed the mask term (the yaml's commented-out COCO / YouTube-VOS lines).
 ImageNet backbone weights are read from ``<pretrained_networks_dir>/resnet50.pth`` when present.
 """
-import os
 
 from ltr.admin.settings import Settings
 from ltr.dataset import Lasot, MSCOCOSeq, TrackingNet
 from ltr.train_settings.siamattn.common import FLT_FIELDS, OFFICIAL_FLT, build_flt_trainer, configure_setting, run_trainer
+from ltr.train_settings.common import pretrained_weights
 
 FIELDS = FLT_FIELDS
 
 
 def configure(settings: Settings) -> None:
-    backbone = os.path.join(settings.env.pretrained_networks_dir, "resnet50.pth")
     configure_setting(settings, FIELDS, OFFICIAL_FLT,
-                      {"backbone_weights": backbone if os.path.isfile(backbone) else None})
+                      {"backbone_weights": pretrained_weights(settings, "resnet50.pth")})
 
 
 def build_trainer(settings: Settings, quiet: bool = False):

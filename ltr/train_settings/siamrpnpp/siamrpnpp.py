@@ -10,19 +10,18 @@ with momentum 0.9 and weight decay 1e-4, learning rate 0.005 -> 0.0005, template
 crops with shift 4/64 px and scale 0.05/0.18, blur 0.2 on the search crop. ImageNet backbone
 weights are read from ``<pretrained_networks_dir>/resnet50.pth`` when present.
 """
-import os
 
 from ltr.admin.settings import Settings
 from ltr.dataset import Got10k, Lasot, MSCOCOSeq, TrackingNet
 from ltr.train_settings.siamrpnpp.common import FLT_FIELDS, OFFICIAL_FLT, build_flt_trainer, configure_setting, run_trainer
+from ltr.train_settings.common import pretrained_weights
 
 FIELDS = FLT_FIELDS
 
 
 def configure(settings: Settings) -> None:
-    backbone = os.path.join(settings.env.pretrained_networks_dir, "resnet50.pth")
     configure_setting(settings, FIELDS, OFFICIAL_FLT,
-                      {"backbone_weights": backbone if os.path.isfile(backbone) else None})
+                      {"backbone_weights": pretrained_weights(settings, "resnet50.pth")})
 
 
 def build_trainer(settings: Settings, quiet: bool = False):

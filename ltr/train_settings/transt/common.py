@@ -30,7 +30,6 @@ nothing is downloaded.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -44,7 +43,7 @@ from ltr.data.transt_processing import TransTProcessing
 from ltr.models.tracking.transt import TransTConfig
 from ltr.trainers.base_trainer import LTRTrainer
 # configure_setting and run_trainer are re-exported: the TransT setting modules import them from here.
-from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer,  # noqa: F401
+from ltr.train_settings.common import (assemble_flt_trainer, pretrained_weights, assemble_slt_trainer,  # noqa: F401
                                        backbone_adamw_optimizer, backbone_param_groups, build_policy,
                                        configure_setting, load_or_build_net, official_policy_fields, run_trainer,
                                        wrap_ddp)
@@ -89,9 +88,7 @@ def model_config(size: str) -> TransTConfig:
 
 def default_backbone_weights(settings: Settings) -> Optional[str]:
     """``<pretrained_networks_dir>/resnet50.pth`` when it exists (nothing is downloaded)."""
-    folder = settings.env.pretrained_networks_dir
-    path = Path(folder) / "resnet50.pth" if folder else None
-    return str(path) if path is not None and path.is_file() else None
+    return pretrained_weights(settings, "resnet50.pth")
 
 
 def build_net(settings: Settings) -> torch.nn.Module:

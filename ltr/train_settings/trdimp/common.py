@@ -14,7 +14,6 @@ classification head, the transformer, the IoU-Net, and the trained backbone bloc
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -31,7 +30,7 @@ from ltr.trainers.base_trainer import LTRTrainer
 from ltr.train_settings import common
 # configure_setting and run_trainer are re-exported: the TrDiMP setting modules import them from here.
 from ltr.train_settings.common import (assemble_flt_trainer, assemble_slt_trainer, build_policy,  # noqa: F401
-                                       configure_setting, official_policy_fields, run_trainer)
+                                       configure_setting, official_policy_fields, pretrained_weights, run_trainer)
 from ltr.train_settings.fields import flt_schema, slt_schema
 from pytracking.tracker.trdimp.slt_adapter import LOSS_TABLE
 
@@ -109,9 +108,7 @@ def model_config(size: str) -> TrDiMPConfig:
 
 def default_backbone_weights(settings: Settings) -> Optional[str]:
     """``<pretrained_networks_dir>/resnet50.pth`` when it exists (nothing is downloaded)."""
-    folder = settings.env.pretrained_networks_dir or "."
-    path = Path(folder) / "resnet50.pth"
-    return str(path) if path.is_file() else None
+    return pretrained_weights(settings, "resnet50.pth")
 
 
 def build_net(settings: Settings) -> torch.nn.Module:
